@@ -1,0 +1,10 @@
+"""fairseq_ext: a fairseq plugin for low-resource en->zh NMT.
+
+Importing this package registers every component (``--user-dir fairseq_ext`` does
+exactly that). Registration is idempotent, see :mod:`fairseq_ext._registry`.
+"""
+__version__ = "0.1.0"
+
+from fairseq_ext import checkpoint_safety  # noqa: F401  (allow-lists fairseq checkpoints for torch.load)
+from fairseq_ext.models import transformer_prenorm  # noqa: F401
+from fairseq_ext.tasks import translation_ext  # noqa: F401
