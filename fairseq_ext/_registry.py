@@ -53,3 +53,40 @@ def register_optimizer_once(name, dataclass=None):
 
 def register_criterion_once(name, dataclass=None):
     return _once(CRITERION_REGISTRY, name, register_criterion(name, dataclass=dataclass))
+
+
+def tolerate_second_copy_as_user_dir():
+    """Let ``--user-dir <another copy of fairseq_ext>`` through once fairseq_ext is imported.
+
+    fairseq's ``utils.import_user_module`` raises "module name is not globally unique"
+    when a package of that name was already imported from another path, e.g. a script
+    that imported the pip-installed fairseq_ext and then runs a fairseq CLI entry point
+    with ``--user-dir`` pointing at a checkout. Both copies register the same
+    components, so we keep the loaded one (and say so) instead of failing.
+    """
+    import logging
+    import os
+    import sys
+
+    from fairseq import utils
+
+    original = utils.import_user_module
+    if getattr(original, "_fairseq_ext_guard", False):
+        return
+    package = __name__.split(".")[0]
+
+    def import_user_module(args):
+        user_dir = getattr(args, "user_dir", None)
+        loaded = sys.modules.get(package)
+        if user_dir is not None and loaded is not None:
+            path = os.path.abspath(user_dir).rstrip(os.sep)
+            if os.path.basename(path) == package and path not in list(loaded.__path__):
+                logging.getLogger(__name__).warning(
+                    "--user-dir=%s: %s is already imported from %s; using that copy",
+                    user_dir, package, list(loaded.__path__)[0],
+                )
+                return
+        return original(args)
+
+    import_user_module._fairseq_ext_guard = True
+    utils.import_user_module = import_user_module

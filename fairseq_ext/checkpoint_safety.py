@@ -12,11 +12,28 @@ default, so allow-listing is all the CLIs need. We also wrap
 """
 import argparse
 import pickle
+import re
 
+import numpy
 import torch
+
+try:  # numpy >= 2 moved the scalar constructor
+    from numpy._core.multiarray import scalar as _numpy_scalar
+except ImportError:  # pragma: no cover - numpy 1.x
+    from numpy.core.multiarray import scalar as _numpy_scalar
 from fairseq import checkpoint_utils
 
-SAFE_GLOBALS = [argparse.Namespace]
+# Everything a fairseq checkpoint may carry besides tensors and builtin containers:
+# the legacy ``args`` namespace, and numpy scalars, which reach ``best``/``val_loss``
+# when a validation metric comes out as a numpy float.
+SAFE_GLOBALS = [
+    argparse.Namespace,
+    numpy.dtype,
+    numpy.dtypes.Float64DType,
+    numpy.dtypes.Float32DType,
+    numpy.dtypes.Int64DType,
+    _numpy_scalar,
+]
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -24,12 +41,13 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
 
 
 def _refusal(path, err) -> UnsafeCheckpointError:
+    # torch's message starts with advice to pass weights_only=False; we only keep the fact.
+    found = re.search(r"GLOBAL ([\w.]+)", str(err))
+    culprit = found.group(1) if found else "an object torch could not unpickle safely"
     return UnsafeCheckpointError(
-        f"refusing to load checkpoint {path}: its pickle references an object outside "
-        f"fairseq_ext's allow-list of what fairseq checkpoints contain, so it was not "
-        f"unpickled (nothing in it was executed). If you trust this file and it is a "
-        f"legitimate checkpoint of another tool, re-save its tensors with that tool. "
-        f"torch said: {str(err).splitlines()[0]}"
+        f"refusing to load checkpoint {path}: its pickle references {culprit}, which is "
+        f"not in fairseq_ext's allow-list of what fairseq checkpoints contain; it was not "
+        f"unpickled and nothing in it ran. Only load checkpoints from sources you trust."
     )
 
 
