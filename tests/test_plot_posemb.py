@@ -1,0 +1,92 @@
+"""analysis/plot_posemb.py on our checkpoints and on stock fairseq transformer checkpoints."""
+import importlib.util
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from conftest import REPO, TINY_TRAIN_ARGS, cli
+
+from fairseq_ext.checkpoint_safety import safe_load
+
+spec = importlib.util.spec_from_file_location("plot_posemb", REPO / "analysis" / "plot_posemb.py")
+plot_posemb = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(plot_posemb)
+
+DIM = 32
+SMALL = ("--encoder-embed-dim", str(DIM), "--decoder-embed-dim", str(DIM),
+         "--encoder-ffn-embed-dim", "64", "--decoder-ffn-embed-dim", "64", "--encoder-layers", "1",
+         "--decoder-layers", "1", "--encoder-attention-heads", "2", "--decoder-attention-heads", "2",
+         "--max-tokens", "400", "--max-update", "1", "--disable-validation", "--no-epoch-checkpoints")
+STOCK_ARGS = ("--task", "translation", "--arch", "transformer", "--optimizer", "adam", "--lr", "1e-3",
+              "--cpu", "--no-progress-bar", "--num-workers", "0")
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tiny_checkpoint, toy_bin, tmp_path_factory):
+    """ours: the suite's transformer_prenorm_tiny checkpoint (translation_ext, sinusoidal, dim 128);
+    stock: plain fairseq `transformer` trained without our plugin, learned decoder positions."""
+    save_dir = tmp_path_factory.mktemp("posemb_stock")
+    cli("fairseq-train", toy_bin, *STOCK_ARGS, *SMALL, "--decoder-learned-pos", "--save-dir", save_dir)
+    return {"ours": tiny_checkpoint, "stock": save_dir / "checkpoint_last.pt"}
+
+
+CASES = [("ours", "encoder", "sinusoidal", 128), ("ours", "decoder", "sinusoidal", 128),
+         ("stock", "encoder", "sinusoidal", DIM), ("stock", "decoder", "learned", DIM)]
+
+
+@pytest.mark.parametrize("which, side, kind, dim", CASES)
+def test_similarity_matrix_symmetric_with_unit_diagonal(checkpoints, which, side, kind, dim):
+    emb = plot_posemb.positional_embeddings(safe_load(checkpoints[which]), side, positions=60)
+    assert emb.kind == kind and emb.matrix.shape == (60, dim)
+    sim = plot_posemb.cosine_similarity_matrix(emb.matrix)
+    assert np.allclose(sim, sim.T)
+    assert np.allclose(np.diag(sim), 1.0)
+    assert np.all(np.abs(sim) <= 1 + 1e-9)
+
+
+def _analytic_sinusoid(positions, dim, padding_idx=1):
+    """fairseq's (tensor2tensor) layout: [sin(t w_0..w_{h-1}), cos(t w_0..w_{h-1})], t = p + pad + 1."""
+    half = dim // 2
+    freqs = np.exp(-np.arange(half) * math.log(10000) / (half - 1))
+    t = (np.arange(positions) + padding_idx + 1)[:, None] * freqs[None, :]
+    return np.concatenate([np.sin(t), np.cos(t)], axis=1), freqs
+
+
+@pytest.mark.parametrize("which, side", [("ours", "decoder"), ("stock", "encoder")])
+def test_sinusoidal_matches_analytic_values(checkpoints, which, side):
+    emb = plot_posemb.positional_embeddings(safe_load(checkpoints[which]), side, positions=50)
+    expected, freqs = _analytic_sinusoid(50, emb.matrix.shape[1])
+    assert np.allclose(emb.matrix, expected, atol=1e-5)
+    # the similarity depends only on the offset: cos-sim(i, j) = mean_k cos((i - j) w_k)
+    offsets = np.subtract.outer(np.arange(50), np.arange(50))
+    analytic = np.cos(offsets[..., None] * freqs).mean(axis=-1)
+    assert np.allclose(plot_posemb.cosine_similarity_matrix(emb.matrix), analytic, atol=1e-5)
+
+
+def test_offset_curve_decreases_over_first_positions(checkpoints):
+    emb = plot_posemb.positional_embeddings(safe_load(checkpoints["ours"]), "decoder", positions=100)
+    curve = plot_posemb.similarity_by_offset(plot_posemb.cosine_similarity_matrix(emb.matrix))
+    assert curve[0] == pytest.approx(1.0)
+    first = curve[:20]
+    assert np.mean(np.diff(first)) < 0 and np.polyfit(np.arange(20), first, 1)[0] < 0
+    assert np.all(curve[1:20] < 1.0)
+
+
+def test_cli_both_sides_one_format(checkpoints, tmp_path):
+    out = tmp_path / "plots" / "posemb.png"
+    assert plot_posemb.main([str(checkpoints["stock"]), "-o", str(out), "--side", "both",
+                             "--positions", "40", "--format", "png"]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG") and not out.with_suffix(".svg").exists()
+    embeddings = [plot_posemb.positional_embeddings(safe_load(checkpoints["stock"]), side, 40)
+                  for side in ("encoder", "decoder")]
+    fig = plot_posemb.build_figure(embeddings)
+    heatmaps = [ax for ax in fig.axes if ax.images]
+    assert len(heatmaps) == 2 and all(ax.images[0].get_array().shape == (40, 40) for ax in heatmaps)
+    assert len(fig.axes) == 6  # 2 heatmaps + their colorbars + 2 offset curves
+    plt.close(fig)
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert plot_posemb.main([str(tmp_path / "none.pt"), "-o", str(tmp_path / "p.png")]) == 2
+    assert "none.pt" in capsys.readouterr().err
