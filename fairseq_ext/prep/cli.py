@@ -1,0 +1,177 @@
+"""Command line of scripts/prepare_data.py: build ``data/<name>/`` for one corpus."""
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from fairseq_ext.prep import clean, sources, spm
+from fairseq_ext.prep.errors import PrepError
+from fairseq_ext.prep.files import atomic_write_json
+from fairseq_ext.prep.filters import REASONS
+from fairseq_ext.prep.pipeline import Options, prepare
+
+REPO = Path(__file__).resolve().parents[2]
+
+DEFAULTS = {
+    "zh_script": "keep", "zh_punct": "full", "min_len": 1, "max_len": 250, "max_ratio": 9.0,
+    "valid_ratio": 0.01, "seed": 1, "spm_type": "unigram", "vocab_size": 8000, "character_coverage": 0.9995,
+    "spm_sample": 100_000, "spm_threads": 2,
+}
+# Per-corpus defaults, overridden by the command line. HW5's TED2020 references are Traditional
+# (Taiwan) while its monolingual corpus is Simplified; the demo grammar has ~1,300 word types.
+CORPUS_DEFAULTS = {"ted2020": {"zh_script": "tw"}, "demo": {"vocab_size": 1000}}
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _fraction(text):
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {value}")
+    return value
+
+
+def _coverage(text):
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="prepare_data.py",
+        description="Prepare an en-zh corpus under DATA_DIR/NAME: clean, filter, sentencepiece, binarize. "
+                    "Re-running with the same inputs and options does nothing.")
+    p.add_argument("--corpus", required=True, choices=sources.CORPORA)
+    p.add_argument("--data-dir", type=Path, default=REPO / "data", help="parent of the corpus folder (%(default)s)")
+    p.add_argument("--name", help="corpus folder name (default: the corpus)")
+    g = p.add_argument_group("local corpus roles (--corpus local; each repeatable, concatenated in order)")
+    g.add_argument("--train", action="append", default=[], metavar="SRC",
+                   help="PREFIX (PREFIX.en + PREFIX.zh) or a tab-separated file en<TAB>zh[<TAB>attribution]")
+    g.add_argument("--valid", action="append", default=[], metavar="SRC",
+                   help="as --train; without it a seeded --valid-ratio of train is split off")
+    g.add_argument("--test", action="append", default=[], metavar="SRC", help="as --train (required)")
+    g.add_argument("--mono", action="append", default=[], metavar="FILE", help="monolingual Chinese, FILE or FILE.zh")
+    g = p.add_argument_group("sources")
+    g.add_argument("--shared-data", type=Path, default=REPO.parent / "shared" / "data",
+                   help="shared corpora folder for ted-lowres (%(default)s)")
+    g.add_argument("--mirror-url", help=f"base URL with the ted2020 files instead of {sources.TED2020_BASE_URL}")
+    g.add_argument("--download-dir", type=Path, help="where ted2020 archives are downloaded or placed by hand "
+                                                     "(default DATA_DIR/NAME/downloads)")
+    g = p.add_argument_group("cleaning and filters")
+    g.add_argument("--zh-script", choices=clean.ZH_SCRIPTS,
+                   help="convert Chinese with OpenCC: tw = s2twp, cn = t2s (default: keep; ted2020: tw)")
+    g.add_argument("--zh-punct", choices=clean.ZH_PUNCT_STYLES,
+                   help="Chinese punctuation next to Chinese text: full-width (default) or half-width as in HW5")
+    g.add_argument("--min-len", type=_positive_int, help="min English words / Chinese characters (1)")
+    g.add_argument("--max-len", type=_positive_int, help="max English words / Chinese characters (250)")
+    g.add_argument("--max-ratio", type=float, help="max length ratio between the sides (9)")
+    g.add_argument("--valid-ratio", type=_fraction, help="share of train split off as valid when the source "
+                                                         "has no valid set (0.01)")
+    g.add_argument("--seed", type=int, help="seed of the valid split, spm sampling, demo generator (1)")
+    g = p.add_argument_group("sentencepiece")
+    g.add_argument("--spm-type", choices=spm.SPM_TYPES, help="model type (unigram)")
+    g.add_argument("--vocab-size", type=_positive_int, help="joint vocabulary size (8000; demo: 1000)")
+    g.add_argument("--character-coverage", type=_coverage, help="share of characters the model covers (0.9995)")
+    g.add_argument("--spm-sample", type=_non_negative_int,
+                   help="train sentencepiece on at most this many lines per language, seeded sample; 0 = all (100000)")
+    g.add_argument("--spm-threads", type=_positive_int,
+                   help="sentencepiece training threads; part of the model, as unigram results depend on it (2)")
+    g = p.add_argument_group("execution (never changes outputs)")
+    g.add_argument("--workers", type=_positive_int, default=min(os.cpu_count() or 1, 8),
+                   help="processes for cleaning, threads for encoding, fairseq-preprocess workers (%(default)s)")
+    g.add_argument("--stats-json", type=Path, help="write this run's per-stage wall and CPU seconds to this file")
+    return p
+
+
+def options_from_args(args, parser) -> Options:
+    if args.corpus == "local":
+        if not args.train or not args.test:
+            parser.error("--corpus local needs --train and --test (and optionally --valid, --mono)")
+    elif args.train or args.valid or args.test or args.mono:
+        parser.error(f"--train/--valid/--test/--mono are for --corpus local, not {args.corpus}")
+    if args.mirror_url and args.corpus != "ted2020":
+        parser.error("--mirror-url is for --corpus ted2020")
+    settings = {**DEFAULTS, **CORPUS_DEFAULTS.get(args.corpus, {})}
+    for key in DEFAULTS:
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    if settings["max_ratio"] < 1:
+        parser.error(f"--max-ratio must be >= 1, got {settings['max_ratio']}")
+    if settings["min_len"] > settings["max_len"]:
+        parser.error(f"--min-len {settings['min_len']} is above --max-len {settings['max_len']}")
+    name = args.name or args.corpus
+    if not name or "/" in name or name.startswith("."):
+        parser.error(f"--name must be a plain folder name, got {name!r}")
+    return Options(corpus=args.corpus, name=name, data_dir=args.data_dir, workers=args.workers,
+                   train=args.train, valid=args.valid, test=args.test, mono=args.mono,
+                   shared_data=args.shared_data, mirror_url=args.mirror_url,
+                   download_dir=args.download_dir or args.data_dir / name / "downloads", **settings)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _dropped(tally: dict) -> str:
+    order = {reason: i for i, reason in enumerate(REASONS)}
+    items = sorted(tally["dropped"].items(), key=lambda item: order.get(item[0], len(order)))
+    return ", ".join(f"{reason} {n:,}" for reason, n in items) or "none"
+
+
+def summary(outcome) -> str:
+    m = outcome.manifest
+    counts = m["counts"]
+    train = counts["train"]
+    lines = [f"{outcome.root}: corpus hash {m['hash'][:16]}",
+             f"  clean/     train {train['kept']:,} pairs of {train['input']:,} (dropped: {_dropped(train)}); "
+             f"valid {counts['valid']['kept']:,}; test {counts['test']['kept']:,}"]
+    if "mono" in counts:
+        mono = counts["mono"]
+        lines.append(f"             mono.zh {mono['kept']:,} of {mono['input']:,} (dropped: {_dropped(mono)})")
+    lines += [f"  ref/       valid/test references as given ({m['options']['zh_script']} script)",
+              f"  spm/       spm.model ({m['options']['spm_type']}, {m['spm']['pieces']:,} pieces, {m['spm']['bt_tag']} "
+              f"reserved)",
+              "  spm_text/  encoded text",
+              f"  bin/       fairseq binarized en-zh, joined dictionary of {m['dictionary']['size']:,} entries"]
+    if "mono" in counts:
+        lines.append("  bin-mono/  mono.zh-en.zh.{bin,idx} with the same dictionary")
+    lines.append(f"  {outcome.root / 'manifest.json'}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    opts = options_from_args(args, parser)
+    _log(f"[prep] corpus {opts.corpus} -> {opts.root} (workers {opts.workers}); options: "
+         + json.dumps(opts.content_options(), sort_keys=True))
+    try:
+        outcome = prepare(opts, log=_log)
+    except PrepError as err:
+        _log(f"prepare_data.py: error: {err}")
+        _log(f"[prep] nothing published; existing files under {opts.root} are unchanged")
+        return 1
+    if outcome.changed:
+        print(summary(outcome))
+    else:
+        print(f"{outcome.root}: up to date (corpus hash {outcome.manifest['hash'][:16]}); nothing to do")
+    if args.stats_json:
+        atomic_write_json(args.stats_json, {"corpus": opts.corpus, "stages": outcome.stages,
+                                            "stages_cpu": outcome.stages_cpu, "steps": outcome.steps,
+                                            "changed": outcome.changed})
+    return 0

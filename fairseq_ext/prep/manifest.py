@@ -1,0 +1,65 @@
+"""``manifest.json``: what went into a prepared corpus and what came out.
+
+Sources with sha256 and line counts, every option, kept/dropped counts per filter and
+reason, the sentencepiece model's hash and trainer options, the dictionary, the sha256 of
+every output, the step keys, tool versions. ``hash`` is a sha256 over the content-defining
+parts (options, source hashes, output hashes): the run scripts record it as the corpus hash.
+No timings or timestamps, so an interrupted and resumed run writes the same bytes.
+"""
+import importlib.metadata
+import platform
+
+from fairseq_ext.prep.files import atomic_write_json, sha256_json
+
+MANIFEST = "manifest.json"
+
+
+def _version(*distributions) -> str:
+    for name in distributions:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "not installed"
+
+
+def tool_versions() -> dict:
+    import fairseq_ext
+
+    return {"python": platform.python_version(), "fairseq": _version("ve-fairseq", "fairseq"),
+            "sentencepiece": _version("sentencepiece"), "opencc": _version("opencc"),
+            "fairseq_ext": fairseq_ext.__version__}
+
+
+def _source_hashes(source_files: dict) -> dict:
+    return {role: [f["sha256"] for f in files] if isinstance(files, list) else files
+            for role, files in source_files.items()}
+
+
+def build(opts, source_files: dict, origin: dict, counts: dict, ws, spm_info: dict, dict_info: dict,
+          outputs: dict) -> dict:
+    from fairseq_ext.prep import spm
+
+    content = {
+        "corpus": opts.corpus,
+        "name": opts.name,
+        "options": opts.content_options(),
+        "sources": source_files,
+        **origin,
+        "counts": counts,
+        "spm": {"model_sha256": outputs["spm/spm.model"], **spm_info, "bt_tag": spm.BT_TAG,
+                "trainer_options": spm.trainer_options(opts.spm_type, opts.vocab_size, opts.character_coverage,
+                                                       opts.spm_threads),
+                "sample_per_language": opts.spm_sample, "trained_on": ["clean/train.en", "clean/train.zh"]},
+        "dictionary": {"path": "bin/dict.en.txt", "sha256": outputs["bin/dict.en.txt"], **dict_info},
+        "outputs": dict(sorted(outputs.items())),
+        "steps": {name: result.key for name, result in sorted(ws.results.items())},
+        "versions": tool_versions(),
+    }
+    content["hash"] = sha256_json({"options": content["options"], "sources": _source_hashes(source_files),
+                                   "outputs": content["outputs"]})
+    return content
+
+
+def write(path, content: dict) -> None:
+    atomic_write_json(path, content)
