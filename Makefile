@@ -26,8 +26,10 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml Makefile
 test: venv
 	$(BIN)/python -m pytest -q
 
+# The whole pipeline on the built-in demo corpus with the tiny architecture (configs/strong.yaml,
+# corpora.demo): prepare -> train -> average -> generate -> BLEU -> plots, into runs/demo/strong/.
 demo: venv
-	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/run_demo.sh
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/run_strong.sh --corpus demo $(DEMO_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Run orchestration for the baseline ladder: configs, stages, averaging, evaluation, results (PIPE)."""

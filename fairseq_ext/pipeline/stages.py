@@ -1,0 +1,112 @@
+"""Resumable stages: markers that say a stage finished with given settings, atomic writes, child processes.
+
+A stage is skipped when its marker (``<run>/.stages/<name>.json``) holds the same key,
+a hash over everything the stage's output depends on (its settings and the keys of the
+stages it reads from). Change a setting and that stage and the ones after it run again;
+interrupt a stage and it has no marker, so the next run repeats it (training then
+resumes from ``checkpoint_last.pt``, which fairseq-train does by itself).
+"""
+import contextlib
+import fcntl
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def atomic_write_text(path: Path, text: str):
+    """Write under a temporary name in the same directory, then rename: never a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj):
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+class StageBook:
+    """The stage markers of one run directory."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = Path(run_dir) / ".stages"
+
+    def marker(self, name: str):
+        path = self.dir / f"{name}.json"
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            return None  # a torn marker counts as absent: the stage runs again
+
+    def is_done(self, name: str, key: str) -> bool:
+        marker = self.marker(name)
+        return marker is not None and marker.get("key") == key
+
+    def record(self, name: str, key: str, wall_s: float, **info):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.dir / f"{name}.json",
+                          {"key": key, "wall_s": round(wall_s, 3), "finished": time.time(), **info})
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """One pipeline per run directory at a time (a second one fails at once instead of corrupting it)."""
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(run_dir) / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another pipeline is running in {run_dir} (lock {run_dir}/.lock)") from None
+        yield
+
+
+class StageFailed(RuntimeError):
+    pass
+
+
+def run_logged(cmd, log_path: Path = None, echo=True, env=None) -> None:
+    """Run a command, its output shown and appended to ``log_path``; raise StageFailed on a non-zero exit.
+
+    SIGTERM and SIGINT to this process are passed on to the child, which is waited for,
+    so killing the pipeline never leaves an orphaned fairseq-train writing into the run
+    directory.
+    """
+    cmd = [str(c) for c in cmd]
+    log = open(log_path, "a", encoding="utf-8") if log_path else None
+    if echo:
+        print(f"[pipeline] $ {shlex.join(cmd)}", flush=True)
+    if log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} fairseq_ext pipeline: {shlex.join(cmd)}\n")
+        log.flush()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace", env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+
+    def forward(signum, _frame):
+        proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for line in proc.stdout:
+            if echo:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            if log:
+                log.write(line)
+                log.flush()
+        code = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if log:
+            log.close()
+    if code != 0:
+        where = f"; its output is in {log_path}" if log_path else ""
+        raise StageFailed(f"command exited with status {code}{where}: {shlex.join(cmd)}")

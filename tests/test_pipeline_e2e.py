@@ -1,0 +1,227 @@
+"""scripts/run_strong.sh end to end on a small generated corpus, killed mid-training and resumed.
+
+One module-scoped run (tiny architecture, a dozen updates) serves every test here:
+run 1 is killed with SIGKILL right after its first checkpoint, run 2 resumes and
+finishes, run 3 finds everything done. The corpus is the demo grammar at a small size,
+prepared as a ``local`` corpus.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+from conftest import BIN, REPO, cli
+
+from fairseq_ext.checkpoint_safety import safe_load
+from fairseq_ext.demo_corpus import write_demo_corpus
+from fairseq_ext.pipeline.evaluate import GenerateOutputError, in_source_order, read_hypotheses
+from fairseq_ext.pipeline.results import ResultsSchemaError, train_log_stats, validate_results
+from fairseq_ext.pipeline.summarize import summarize
+
+MAX_UPDATE, SAVE_EVERY = 12, 4
+
+
+def _run_args(tmp, raw):
+    return [
+        "bash", str(REPO / "scripts" / "run_strong.sh"), "--corpus", "local", "--device", "cpu",
+        "--data-dir", str(tmp / "data"), "--runs-dir", str(tmp / "runs"),
+        f"prepare.train={raw}/train", f"prepare.valid={raw}/valid", f"prepare.test={raw}/test",
+        "prepare.vocab_size=400", "prepare.workers=1",
+        "train.arch=transformer_prenorm_tiny", "train.max_tokens=1024", "train.max_epoch=null",
+        f"train.max_update={MAX_UPDATE}", f"train.save_interval_updates={SAVE_EVERY}", "train.warmup_updates=4",
+        "train.log_interval=1", "train.num_workers=0", "average.last=2", "generate.beam=2", "generate.max_len_b=5",
+        "threads=1",
+    ]
+
+
+def _env():
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def _updates(checkpoint):
+    return safe_load(checkpoint)["optimizer_history"][-1]["num_updates"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    raw = tmp / "raw"
+    write_demo_corpus(raw, seed=1, n_train=1200, n_valid=30, n_test=40, n_mono=10)
+    run_dir = tmp / "runs" / "local" / "strong"
+    args = _run_args(tmp, raw)
+
+    # run 1: killed (SIGKILL to the whole process group) right after the first checkpoint
+    with open(tmp / "run1.out", "w") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
+    deadline = time.time() + 600
+    saved = re.compile(rf"Saved checkpoint \S*checkpoint_1_{SAVE_EVERY}\.pt")
+    try:
+        while not ((run_dir / "train.log").exists() and saved.search((run_dir / "train.log").read_text())):
+            if proc.poll() is not None:
+                pytest.fail(f"run 1 ended ({proc.returncode}) before its first checkpoint:\n"
+                            + (tmp / "run1.out").read_text()[-3000:])
+            if time.time() > deadline:
+                pytest.fail("no checkpoint within 600 s")
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    killed = {"train_marker": (run_dir / ".stages" / "train.json").exists(),
+              "updates": _updates(run_dir / "checkpoints" / "checkpoint_last.pt"),
+              "results": (run_dir / "results.json").exists()}
+
+    second = cli(*args)        # resumes and finishes
+    third = cli(*args)         # everything done: stages skipped
+    return {"tmp": tmp, "raw": raw, "dir": run_dir, "data": tmp / "data" / "local", "killed": killed,
+            "second": second, "third": third, "args": args,
+            "results": json.loads((run_dir / "results.json").read_text())}
+
+
+def _lines(path):
+    return path.read_text(encoding="utf-8").split("\n")[:-1]
+
+
+def test_kill_then_rerun_resumes_from_the_last_checkpoint(run):
+    assert run["killed"] == {"train_marker": False, "updates": SAVE_EVERY, "results": False}
+    log = (run["dir"] / "train.log").read_text()
+    assert re.search(rf"Loaded checkpoint \S*checkpoint_last\.pt \(epoch 1 @ {SAVE_EVERY} updates\)", log)
+    assert "resuming from" in run["second"].stdout
+    assert run["results"]["updates"] == MAX_UPDATE == _updates(run["dir"] / "checkpoints" / "checkpoint_last.pt")
+    # the gradient-norm log has each update once, none lost, none doubled across the kill
+    gnorm = run["dir"] / "checkpoints" / "gnorm.jsonl"
+    if gnorm.exists():
+        updates = [json.loads(line)["update"] for line in _lines(gnorm)]
+        assert updates == list(range(1, MAX_UPDATE + 1))
+
+
+def test_third_run_skips_every_finished_stage(run):
+    out = run["third"].stdout
+    for stage in ("train", "average", "generate valid", "generate test"):
+        assert f"{stage}: done already" in out
+    assert "fairseq-train" not in out.split("train: done already")[1]
+    assert json.loads((run["dir"] / "results.json").read_text())["scores"] == run["results"]["scores"]
+
+
+def test_results_json_schema(run):
+    results = validate_results(run["results"])
+    assert results["corpus"] == "local" and results["rung"] == "strong"
+    assert results["device"] == "cpu" and results["precision"] == "fp32"
+    for split in ("valid", "test"):
+        assert results["scores"][split]["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:zh")
+        assert "nc:6" in results["scores"][split]["chrf_signature"]
+        assert 0 <= results["scores"][split]["bleu"] <= 100
+    assert results["scores"]["test"]["n_sentences"] == 40
+    # 30 valid sentences: fairseq's default --required-batch-size-multiple 8 would drop 6 of them
+    assert results["missing_hypotheses"] == {"valid": 0, "test": 0}
+    assert results["corpus_hash"] == json.loads((run["data"] / "manifest.json").read_text())["hash"]
+    assert results["params"] > 100_000 and results["tokens_per_s"] > 0 and results["train_time_s"] > 0
+    assert results["averaged_checkpoints"] == [f"checkpoint_1_{MAX_UPDATE - SAVE_EVERY}.pt",
+                                               f"checkpoint_1_{MAX_UPDATE}.pt"]
+    assert results["config"]["train"]["max_update"] == MAX_UPDATE
+    assert re.fullmatch(r"[0-9a-f]{40}", results["git_commit"] or "0" * 40)
+
+
+@pytest.mark.parametrize("mutation, message", [
+    (lambda r: r.pop("scores"), "missing key 'scores'"),
+    (lambda r: r.update(params="1M"), "'params' is str"),
+    (lambda r: r.update(updates=True), "'updates' is bool"),
+    (lambda r: r["scores"].pop("test"), "no 'test' entry"),
+    (lambda r: r["scores"]["valid"].pop("bleu"), "scores.valid.bleu"),
+    (lambda r: r["scores"]["valid"].update(bleu_signature="nrefs:1|tok:13a"), "not tokenize=zh"),
+    (lambda r: r["wall_time_s"].pop("total"), "no 'total'"),
+])
+def test_results_schema_rejects(run, mutation, message):
+    results = json.loads(json.dumps(run["results"]))
+    mutation(results)
+    with pytest.raises(ResultsSchemaError, match=re.escape(message)):
+        validate_results(results)
+
+
+def test_prediction_file_has_one_line_per_test_sentence_in_source_order(run):
+    n_test = len(_lines(run["data"] / "ref" / "test.en"))
+    assert n_test == 40
+    assert len(_lines(run["dir"] / "prediction.txt")) == n_test == run["results"]["prediction_lines"]
+    assert _lines(run["dir"] / "prediction.txt") == _lines(run["dir"] / "hyp.test.zh")
+    assert len(_lines(run["dir"] / "hyp.valid.zh")) == len(_lines(run["data"] / "ref" / "valid.en"))
+    # fairseq-generate's ids are line numbers of the test set: S-<id> is source line <id>
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(run["data"] / "spm" / "spm.model"))
+    sources = {int(line.split("\t")[0][2:]): line.split("\t")[1]
+               for line in _lines(run["dir"] / "generate-test.txt") if line.startswith("S-")}
+    clean = _lines(run["data"] / "clean" / "test.en")
+    assert sorted(sources) == list(range(n_test))
+    assert all(sp.decode_pieces(sources[i].split()) == clean[i] for i in range(n_test))
+
+
+def test_hypotheses_are_put_back_in_order_and_gaps_stay_empty(run, tmp_path):
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(run["data"] / "spm" / "spm.model"))
+    generated = run["dir"] / "generate-test.txt"
+    full, missing = in_source_order(read_hypotheses(generated), 40, sp)
+    assert missing == [] and full == _lines(run["dir"] / "hyp.test.zh")
+    # drop sentence 7's hypothesis, as --skip-invalid-size-inputs-valid-test would
+    holed = tmp_path / "holed.txt"
+    holed.write_text("".join(line + "\n" for line in _lines(generated) if not line.startswith("H-7\t")))
+    lines, missing = in_source_order(read_hypotheses(holed), 40, sp)
+    assert missing == [7] and lines[7] == "" and lines[:7] == full[:7] and lines[8:] == full[8:]
+    with pytest.raises(GenerateOutputError, match="outside 0..29"):
+        in_source_order(read_hypotheses(generated), 30, sp)
+
+
+def test_averaged_checkpoint_is_the_mean_of_the_last_two(run):
+    ckpts = run["dir"] / "checkpoints"
+    a = safe_load(ckpts / f"checkpoint_1_{MAX_UPDATE - SAVE_EVERY}.pt")["model"]
+    b = safe_load(ckpts / f"checkpoint_1_{MAX_UPDATE}.pt")["model"]
+    avg = safe_load(run["dir"] / "checkpoint_avg.pt")
+    assert "last_optimizer_state" not in avg
+    for name, tensor in avg["model"].items():
+        if tensor.is_floating_point():
+            torch.testing.assert_close(tensor, (a[name] + b[name]) / 2, rtol=1e-6, atol=1e-6)
+
+
+def test_train_log_figures(run):
+    stats = train_log_stats(run["dir"] / "train.log")
+    assert stats["params"] == run["results"]["params"]
+    assert stats["tokens_per_s"] == run["results"]["tokens_per_s"] > 0
+
+
+def test_plots_are_drawn_when_the_analysis_scripts_exist(run):
+    for name in ("gnorm", "posemb", "curves"):
+        status = run["results"]["plots"][name]
+        if (REPO / "analysis" / f"plot_{name}.py").exists():
+            assert status == "ok", status
+            assert (run["dir"] / "plots" / f"{name}.png").stat().st_size > 0
+        else:
+            assert status.startswith("skipped")
+
+
+def test_translate_sh_keeps_line_count_and_empty_lines(run):
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "translate.sh"), str(run["dir"]), "--device", "cpu",
+                           "--beam", "2"], input="Tom bought three books yesterday.\n\n(Applause)\nCan he speak French?\n",
+                          capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.split("\n")[:-1]
+    assert len(lines) == 4 and lines[1] == lines[2] == ""  # "(Applause)" is cleaned away
+
+
+def test_summary_table_lists_the_run(run):
+    table, problems = summarize(run["tmp"] / "runs")
+    assert problems == []
+    rows = [line for line in table.splitlines() if line.startswith("| local |")]
+    assert len(rows) == 1 and f"| {MAX_UPDATE} |" in rows[0]
+    assert f"{run['results']['scores']['test']['bleu']:.2f}" in rows[0]
+
+
+def test_a_second_pipeline_on_the_same_run_dir_is_refused(run):
+    import fcntl
+
+    with open(run["dir"] / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = cli(*run["args"], check=False)
+    assert proc.returncode == 1 and "another pipeline is running" in proc.stderr
