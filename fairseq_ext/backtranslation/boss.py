@@ -1,0 +1,414 @@
+"""The boss rung: strong + back-translation, every stage cached and resumable.
+
+    python -m fairseq_ext.backtranslation.boss --corpus demo [--device cpu] [--fresh] [backtranslation.tag=true ...]
+
+(scripts/run_boss.sh calls this.) Stages, each skipped when its output is up to date:
+
+1. reverse model: the ``backtranslation.reverse_rung`` config (strong) trained zh -> en on the
+   same prepared corpus (same sentencepiece model and dictionary; fairseq reads the en-zh
+   files in reverse), checkpoints averaged, scored on valid -> ``runs/<corpus>/<reverse_rung>-zh-en/``;
+2. synthetic English for ``data/<corpus>/bin-mono``: ``backtranslation.shards`` resumable shard
+   jobs of :mod:`.generate` (run one after another here; ``--dry-run`` prints them for other
+   machines), merged in sentence order -> ``runs/<corpus>/bt/<name>/merged.tsv``; or the oracle
+   (``backtranslation.oracle=PREFIX``, :mod:`.oracle`);
+3. the training set: filtered, optionally noised and tagged, binarized with the corpus
+   dictionary, checked for leaks (:mod:`.build`) -> ``runs/<corpus>/<rung>/bt-data/``;
+4. the forward model, trained like the strong rung on real + synthetic data; with
+   ``backtranslation.finetune=true`` that model (``<rung>/bt-train/``) is then fine-tuned on the
+   real data only (``fairseq-train --finetune-from-model``, options ``backtranslation.finetune_train``);
+5. averaging, fairseq-generate on the real (untagged) valid/test, scores, results.json, plots:
+   the other rungs' pipeline (:mod:`fairseq_ext.pipeline.run`), with the strong run's scores
+   and every back-translation count added to ``results.json``.
+
+``--fresh`` empties ``runs/<corpus>/<rung>/`` only; the reverse model and the generations are
+shared by all boss variants (tagged or not, another rung name) and kept.
+"""
+import argparse
+import dataclasses
+import json
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from fairseq_ext.backtranslation.decoding import CHOICES, Decoding
+from fairseq_ext.backtranslation.files import read_json, sha256_file
+from fairseq_ext.backtranslation.filters import FilterConfig
+from fairseq_ext.backtranslation.generate import JOBS_LOG
+from fairseq_ext.backtranslation.merge import MERGED, merge
+from fairseq_ext.pipeline import config as config_mod
+from fairseq_ext.pipeline.config import ConfigError, config_hash, load_config
+from fairseq_ext.pipeline.run import Pipeline, PipelineError, _refuse_under_launcher
+from fairseq_ext.pipeline.stages import StageBook, StageFailed, atomic_write_json, run_lock, run_logged
+
+REPO = config_mod.REPO
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The ``backtranslation`` section of the boss config (override as ``backtranslation.<key>=...``)."""
+
+    reverse_rung: str = "strong"           # config of the zh->en model
+    reverse_name: str = ""                 # its run directory under runs/<corpus>/ (default: <reverse_rung>-zh-en)
+    reverse_overrides: tuple = ()          # "section.key=value" for the reverse model only
+    reverse_eval: bool = True              # score the reverse model on valid (zh->en BLEU)
+    strong_rung: str = "strong"            # whose results.json is reported beside ours
+    decoding: str = "beam"                 # beam | sampling | topk | beam+noise
+    beam: int = 5
+    topk: int = 10
+    temperature: float = 1.0
+    max_len_a: float = Decoding.max_len_a
+    max_len_b: int = Decoding.max_len_b
+    shards: int = 1
+    chunk_size: int = 1000
+    max_tokens: int = 8192
+    limit: int = 0                         # back-translate only the first N monolingual sentences (0 = all)
+    seed: int = 1
+    oracle: str = ""                       # PREFIX of raw parallel text: its real English instead of a model's
+    tag: bool = False
+    noise_seed: int = 1
+    upsample_real: int = 1
+    filters: dict = dataclasses.field(default_factory=dict)
+    finetune: bool = False
+    finetune_train: dict = dataclasses.field(default_factory=lambda: {"lr": 0.0005, "warmup_updates": 200,
+                                                                      "max_epoch": 5})
+
+    @classmethod
+    def from_config(cls, section) -> "Settings":
+        section = dict(section or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise ConfigError(f"backtranslation: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if "reverse_overrides" in section:
+            section["reverse_overrides"] = tuple(section["reverse_overrides"] or ())
+        for name in ("filters", "finetune_train"):
+            if name in section and not isinstance(section[name] or {}, dict):
+                raise ConfigError(f"backtranslation.{name} must be a mapping, got {section[name]!r}")
+        if "finetune_train" in section:
+            section["finetune_train"] = {**cls().finetune_train, **(section["finetune_train"] or {})}
+        settings = cls(**section)
+        try:
+            settings.decoding_config()
+            settings.filter_config()
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"backtranslation: {err}") from None
+        if settings.shards < 1 or settings.chunk_size < 1 or settings.upsample_real < 1 or settings.limit < 0:
+            raise ConfigError("backtranslation: shards, chunk_size and upsample_real must be >= 1, limit >= 0")
+        return settings
+
+    def decoding_config(self) -> Decoding:
+        return Decoding(self.decoding, beam=self.beam, topk=self.topk, temperature=self.temperature,
+                        max_len_a=self.max_len_a, max_len_b=self.max_len_b)
+
+    def filter_config(self) -> FilterConfig:
+        return FilterConfig(**(self.filters or {}))
+
+
+class _SubRun(Pipeline):
+    """PIPE's pipeline for one stage of ours: its own run directory and training data."""
+
+    def __init__(self, cfg, data_dir: Path, runs_dir: Path, run_dir: Path = None, train_data: Path = None,
+                 extra_train: dict = None):
+        super().__init__(cfg, data_dir, runs_dir)
+        if run_dir is not None:
+            self.run_dir, self.ckpt_dir, self.book = run_dir, run_dir / "checkpoints", StageBook(run_dir)
+        self.train_data = train_data or self.data / "bin"
+        self.train_options = {**self.train_options, **(extra_train or {})}
+
+    def train_cmd(self):
+        cmd = super().train_cmd()
+        cmd[cmd.index(self.data / "bin")] = self.train_data
+        return cmd
+
+
+class BossPipeline(_SubRun):
+    def __init__(self, cfg, data_dir: Path, runs_dir: Path):
+        super().__init__(cfg, data_dir, runs_dir)
+        self.data_dir, self.runs_dir = Path(data_dir), Path(runs_dir)
+        self.bt = Settings.from_config(cfg.get("backtranslation"))
+        self.bt_walls, self.bt_info = {}, {}
+        self.bt_bin = self.run_dir / "bt-data" / "bin"
+        self.pretrain_dir = self.run_dir / "bt-train"
+        if self.bt.finetune:  # this run's own training is the fine-tuning on real data
+            self.train_options = {**self.train_options, **self.bt.finetune_train,
+                                  "finetune_from_model": self.pretrain_dir / "checkpoint_avg.pt"}
+        else:
+            self.train_data = self.bt_bin
+            self.train_options = {**self.train_options, "upsample_primary": self.bt.upsample_real}
+
+    def _stage_wall(self, name: str, key: str, seconds: float) -> None:
+        """Seconds a stage's work took: this invocation's, or when it found the work done, the
+        invocation's that did it (kept in this run's stage markers, like the pipeline's walls)."""
+        marker = self.book.marker(f"bt_{name}")
+        if marker is None or marker.get("key") != key:
+            self.book.record(f"bt_{name}", key, seconds)
+            marker = self.book.marker(f"bt_{name}")
+        self.bt_walls[name] = marker["wall_s"]
+
+    # ------------------------------------------------------------ stage 1: reverse model
+
+    def reverse_run(self) -> Pipeline:
+        name = self.reverse_name
+        overrides = ["train.source_lang=zh", "train.target_lang=en", f"rung={name}", "plots=false",
+                     f"device={self.cfg.get('device', 'auto')}", f"precision={self.cfg.get('precision', 'auto')}",
+                     *self.bt.reverse_overrides]
+        cfg = load_config(self.bt.reverse_rung, self.corpus, overrides)
+        return Pipeline(cfg, self.data_dir, self.runs_dir)
+
+    @property
+    def reverse_name(self) -> str:
+        return self.bt.reverse_name or f"{self.bt.reverse_rung}-zh-en"
+
+    def reverse_model(self, corpus_hash: str) -> Path:
+        reverse = self.reverse_run()
+        print(f"[boss] reverse model (zh->en, {self.bt.reverse_rung} config) in {reverse.run_dir}", flush=True)
+        start = time.time()
+        with run_lock(reverse.run_dir):
+            avg_key, averaged = reverse.average(reverse.train(corpus_hash))
+            checkpoint = reverse.run_dir / "checkpoint_avg.pt"
+            info = {"run_dir": str(reverse.run_dir), "checkpoint": str(checkpoint), "averaged": averaged,
+                    "command": shlex.join(map(str, reverse.train_cmd()))}
+            if self.bt.reverse_eval:
+                reverse.generate("valid", avg_key)
+                info["valid"] = self._score_reverse(reverse)
+                print(f"[boss] reverse model valid BLEU (zh->en) {info['valid']['bleu']} "
+                      f"({info['valid']['bleu_signature']})", flush=True)
+        info["wall_s"] = {stage: (reverse.book.marker(stage) or {}).get("wall_s", 0.0)
+                          for stage in ("train", "average", "generate_valid")}
+        self.bt_walls["reverse"] = sum(info["wall_s"].values())
+        self.bt_info["reverse"] = info
+        return checkpoint
+
+    def _score_reverse(self, reverse: Pipeline) -> dict:
+        import sacrebleu
+        import sentencepiece
+
+        from fairseq_ext.pipeline.evaluate import in_source_order, read_hypotheses, read_lines
+
+        sp = sentencepiece.SentencePieceProcessor(model_file=str(self.data / "spm" / "spm.model"))
+        refs = read_lines(self.data / "ref" / "valid.en")
+        hyps, missing = in_source_order(read_hypotheses(reverse.run_dir / "generate-valid.txt"), len(refs), sp)
+        bleu = sacrebleu.metrics.BLEU()
+        return {"bleu": round(bleu.corpus_score(hyps, [refs]).score, 2), "bleu_signature": str(bleu.get_signature()),
+                "n_sentences": len(refs), "missing_hypotheses": len(missing)}
+
+    # ------------------------------------------------------------ stage 2: synthetic English
+
+    def generation_dir(self, checkpoint: Path) -> Path:
+        decoding = self.bt.decoding_config()
+        key = config_hash({"checkpoint": sha256_file(checkpoint), "decoding": decoding.generation_settings(),
+                           "chunk_size": self.bt.chunk_size, "seed": self.bt.seed, "limit": self.bt.limit,
+                           "max_tokens": self.bt.max_tokens, "mono": sha256_file(self.data / "bin-mono" /
+                                                                                 "mono.zh-en.zh.bin")})
+        return self.runs_dir / self.corpus / "bt" / f"{self.reverse_name}.{decoding.generation_method}.{key[:12]}"
+
+    def shard_cmd(self, checkpoint: Path, out_dir: Path, shard_id: int) -> list:
+        decoding = self.bt.decoding_config()
+        fp16 = self.device == "cuda" and self.precision in ("fp16", "amp")
+        return [sys.executable, "-m", "fairseq_ext.backtranslation.generate", "--data", self.data / "bin-mono",
+                "--path", checkpoint, "--out-dir", out_dir, "--shards", self.bt.shards, "--shard-id", shard_id,
+                "--chunk-size", self.bt.chunk_size, "--decoding", decoding.generation_method,
+                "--beam", decoding.beam, "--topk", decoding.topk, "--temperature", decoding.temperature,
+                "--max-len-a", decoding.max_len_a, "--max-len-b", decoding.max_len_b,
+                "--max-tokens", self.bt.max_tokens, "--limit", self.bt.limit, "--seed", self.bt.seed,
+                "--device", self.device, *(["--fp16"] if fp16 else [])]
+
+    def synthetic(self, checkpoint) -> Path:
+        start = time.time()
+        if self.bt.oracle:
+            from fairseq_ext.backtranslation.oracle import build_oracle
+
+            out_dir = self.runs_dir / self.corpus / "bt" / "oracle"
+            print(f"[boss] oracle: the real English of {self.bt.oracle}.zh -> {out_dir}", flush=True)
+            self.bt_info["generation"] = {"dir": str(out_dir), "oracle": build_oracle(self.data, self.bt.oracle, out_dir)}
+        else:
+            out_dir = self.generation_dir(checkpoint)
+            if (out_dir / MERGED).exists():
+                print(f"[boss] synthetic English: done already ({out_dir / MERGED})", flush=True)
+            else:
+                for shard in range(self.bt.shards):
+                    print(f"[boss] back-translate shard {shard + 1}/{self.bt.shards} -> {out_dir}", flush=True)
+                    out_dir.mkdir(parents=True, exist_ok=True)
+                    run_logged(self.shard_cmd(checkpoint, out_dir, shard), out_dir / "generate.log", echo=False)
+                merge(out_dir, self.bt.shards)
+            jobs = [json.loads(line) for line in (out_dir / JOBS_LOG).read_text().splitlines()] \
+                if (out_dir / JOBS_LOG).exists() else []
+            self.bt_info["generation"] = {"dir": str(out_dir), **read_json(out_dir / "generation.json"), "jobs": jobs}
+            # decoding seconds summed over shard jobs (wherever they ran), not this invocation's wall time
+            self.bt_walls["synthetic"] = sum(job["seconds"] for job in jobs)
+            return out_dir / MERGED
+        self._stage_wall("synthetic", out_dir.name, time.time() - start)
+        return out_dir / MERGED
+
+    # ------------------------------------------------------------ stage 3: training set
+
+    def build_cmd(self, merged: Path) -> list:
+        f = self.bt.filter_config()
+        return [sys.executable, "-m", "fairseq_ext.backtranslation.build", "--corpus-dir", self.data,
+                "--synthetic", merged, "--out-dir", self.run_dir / "bt-data",
+                "--src", self.cfg["train"].get("source_lang", "en"), "--tgt", self.cfg["train"].get("target_lang", "zh"),
+                "--upsample-real", self.bt.upsample_real, "--noise-seed", self.bt.noise_seed,
+                "--max-len", f.max_len, "--max-ratio", f.max_ratio, "--ratio-min-len", f.ratio_min_len,
+                "--max-copy-overlap", f.max_copy_overlap,
+                *(["--tag"] if self.bt.tag else []), *(["--noise"] if self.bt.decoding_config().noisy else [])]
+
+    def training_set(self, merged: Path) -> dict:
+        from fairseq_ext.backtranslation.build import main as build_main
+
+        start = time.time()
+        print(f"[boss] training set: real + filtered synthetic -> {self.run_dir / 'bt-data'}", flush=True)
+        command = self.build_cmd(merged)
+        print(f"[boss] $ {shlex.join(map(str, command))}", flush=True)
+        if build_main([str(arg) for arg in command[3:]]) != 0:  # in this process: one fairseq import less
+            raise PipelineError(f"building the training set failed (see the error above): {shlex.join(map(str, command))}")
+        manifest = read_json(self.run_dir / "bt-data" / "manifest.json")
+        self._stage_wall("training_set", manifest["hash"], time.time() - start)
+        self.bt_info["training_set"] = {k: manifest[k] for k in ("filter", "train", "leak_check", "options", "hash")}
+        return manifest
+
+    # ------------------------------------------------------------ stage 4: forward model
+
+    def pretrain_run(self) -> _SubRun:
+        """With fine-tuning: the forward model on real + synthetic data, in its own run directory."""
+        return _SubRun(self.cfg, self.data_dir, self.runs_dir, run_dir=self.pretrain_dir, train_data=self.bt_bin,
+                       extra_train={"upsample_primary": self.bt.upsample_real})
+
+    def train(self, corpus_hash):
+        checkpoint = None if self.bt.oracle else self.reverse_model(corpus_hash)
+        manifest = self.training_set(self.synthetic(checkpoint))
+        expected = ["--upsample-primary", str(self.bt.upsample_real)]
+        if manifest["fairseq_train_args"] != expected:
+            raise PipelineError(f"{self.bt_bin.parent}/manifest.json asks fairseq-train for "
+                                f"{manifest['fairseq_train_args']}, expected {expected}")
+        data_hash = config_hash({"corpus": corpus_hash, "boss_data": manifest["hash"]})
+        if not self.bt.finetune:
+            return super().train(data_hash)
+        pre = self.pretrain_run()
+        print(f"[boss] forward model on real + synthetic in {pre.run_dir}, then fine-tuned on real data", flush=True)
+        start = time.time()
+        pre_avg_key, _ = pre.average(pre.train(data_hash))
+        self._stage_wall("pretrain", pre_avg_key, time.time() - start)
+        self.bt_info["bt_train"] = {"run_dir": str(pre.run_dir), "command": shlex.join(map(str, pre.train_cmd()))}
+        return super().train(config_hash({"corpus": corpus_hash, "pretrained": pre_avg_key}))
+
+    # ------------------------------------------------------------ results
+
+    def strong_results(self):
+        path = self.runs_dir / self.corpus / self.bt.strong_rung / "results.json"
+        if not path.exists():
+            print(f"[boss] no {path}: run scripts/run_strong.sh --corpus {self.corpus} to compare", flush=True)
+            return None
+        strong = read_json(path)
+        return {"results": str(path), "scores": strong.get("scores"), "corpus_hash": strong.get("corpus_hash"),
+                "updates": strong.get("updates"), "wall_time_s": strong.get("wall_time_s")}
+
+    def run(self) -> dict:
+        results = super().run()
+        strong = self.strong_results()
+        results["strong"] = strong
+        if strong and strong.get("corpus_hash") != results["corpus_hash"]:
+            strong["note"] = "prepared from another version of the corpus: scores not comparable"
+        if strong and (strong.get("scores") or {}).get("test") and results["scores"]["test"]:
+            results["bleu_gain_over_strong"] = {
+                split: round(results["scores"][split]["bleu"] - strong["scores"][split]["bleu"], 2)
+                for split in ("valid", "test") if (strong["scores"].get(split) and results["scores"].get(split))}
+        results["backtranslation"] = {"settings": dataclasses.asdict(self.bt), **self.bt_info,
+                                      "finetuned_on_real": self.bt.finetune}
+        walls = dict(results["wall_time_s"])
+        for name, seconds in self.bt_walls.items():
+            walls[f"bt_{name}"] = round(seconds, 1)
+        walls["total"] = round(sum(v for k, v in walls.items() if k not in ("total", "this_invocation")), 1)
+        results["wall_time_s"] = walls
+        atomic_write_json(self.run_dir / "results.json", results)
+        if strong and results.get("bleu_gain_over_strong"):
+            print(f"[boss] test BLEU {results['scores']['test']['bleu']} vs strong "
+                  f"{strong['scores']['test']['bleu']} ({results['bleu_gain_over_strong']['test']:+.2f})", flush=True)
+        return results
+
+    def describe(self) -> str:
+        """The resolved config and every command, in the order they run."""
+        reverse = self.reverse_run()
+        checkpoint = reverse.run_dir / "checkpoint_avg.pt"
+        out_dir = (self.generation_dir(checkpoint) if checkpoint.exists()
+                   else self.runs_dir / self.corpus / "bt" / "GENERATION_DIR")
+        lines = [f"# resolved config ({self.rung} on {self.corpus}, device {self.device}, precision {self.precision})",
+                 json.dumps(self.cfg, indent=2, sort_keys=True),
+                 "# prepare", shlex.join(map(str, self.prepare_cmd())),
+                 f"# 1. reverse model (zh->en) in {reverse.run_dir}", shlex.join(map(str, reverse.train_cmd()))]
+        if self.bt.oracle:
+            lines += ["# 2. oracle: the real English instead of back-translation",
+                      f"{sys.executable} -m fairseq_ext.backtranslation.oracle --corpus-dir {self.data} "
+                      f"--parallel {self.bt.oracle} --out-dir {self.runs_dir / self.corpus / 'bt' / 'oracle'}"]
+            out_dir = self.runs_dir / self.corpus / "bt" / "oracle"
+        else:
+            lines += [f"# 2. back-translation: {self.bt.shards} resumable shard job(s); any machines sharing "
+                      f"{self.runs_dir} can run them, then merge"]
+            lines += [shlex.join(map(str, self.shard_cmd(checkpoint, out_dir, k))) for k in range(self.bt.shards)]
+            lines += [f"{sys.executable} -m fairseq_ext.backtranslation.merge --out-dir {out_dir} "
+                      f"--shards {self.bt.shards}"]
+        lines += ["# 3. training set", shlex.join(map(str, self.build_cmd(out_dir / MERGED)))]
+        if self.bt.finetune:
+            lines += [f"# 4a. forward model on real + synthetic in {self.pretrain_dir}",
+                      shlex.join(map(str, self.pretrain_run().train_cmd())), "# 4b. fine-tuned on real data"]
+        else:
+            lines += ["# 4. forward model on real + synthetic"]
+        lines.append(shlex.join(map(str, self.train_cmd())))
+        for split in ("valid", "test"):
+            lines += [f"# 5. generate {split}", shlex.join(map(str, self.generate_cmd(split, self.run_dir)))]
+        return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="The boss rung: strong + back-translation (reverse model, sharded synthetic data, "
+                    "filtered/tagged training set, forward model, evaluation) into runs/<corpus>/<rung>/.",
+        epilog="Overrides: any config value as section.key=value, e.g. backtranslation.decoding=sampling "
+               f"backtranslation.tag=true backtranslation.shards=4 train.max_epoch=5. Decodings: {', '.join(CHOICES)}.")
+    parser.add_argument("--rung", default="boss", help="config name or YAML path (default: %(default)s)")
+    parser.add_argument("--name", help="run directory name under runs/<corpus>/ (default: the rung), "
+                                       "e.g. boss-sampling-tagged for a variant")
+    parser.add_argument("--corpus", default="ted2020", help="prepared corpus name (default: %(default)s)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="overrides the config's device")
+    parser.add_argument("--fresh", action="store_true", help="empty runs/<corpus>/<name>/ first (keeps the "
+                        "reverse model and the generations)")
+    parser.add_argument("--data-dir", type=Path, default=REPO / "data", help="default: %(default)s")
+    parser.add_argument("--runs-dir", type=Path, default=REPO / "runs", help="default: %(default)s")
+    parser.add_argument("--config-dir", type=Path, default=config_mod.CONFIG_DIR, help="default: %(default)s")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and commands, run nothing")
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_intermixed_args(argv)
+    try:
+        _refuse_under_launcher()
+        overrides = list(args.overrides) + ([f"device={args.device}"] if args.device else [])
+        overrides += [f"rung={args.name}"] if args.name else []
+        cfg = load_config(args.rung, args.corpus, overrides, args.config_dir)
+        pipeline = BossPipeline(cfg, args.data_dir.resolve(), args.runs_dir.resolve())
+        print(f"[boss] rung {pipeline.rung}, corpus {pipeline.corpus}, device {pipeline.device}, "
+              f"back-translation {json.dumps(dataclasses.asdict(pipeline.bt), sort_keys=True)}", flush=True)
+        if args.dry_run:
+            print(pipeline.describe())
+            return 0
+        with run_lock(pipeline.run_dir):
+            if args.fresh:
+                for child in pipeline.run_dir.iterdir():
+                    if child.name != ".lock":
+                        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+                print(f"[boss] --fresh: emptied {pipeline.run_dir}", flush=True)
+            results = pipeline.run()
+    except (ConfigError, PipelineError, StageFailed, RuntimeError, FileNotFoundError) as err:
+        print(f"[boss] error: {err}", file=sys.stderr, flush=True)
+        return 1
+    test = results["scores"]["test"]
+    if test:
+        print(f"[boss] test BLEU {test['bleu']} chrF {test['chrf']}  ({pipeline.run_dir})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
