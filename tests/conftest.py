@@ -20,7 +20,9 @@ requires_shared_data = pytest.mark.skipif(
 def cli(name: str, *args, cwd=None, env=None, check=True, timeout=600) -> subprocess.CompletedProcess:
     """Run a console script from the venv (fairseq-train, ...) or `python <script>`; return the result."""
     exe = str(BIN / name) if (BIN / name).exists() else name
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    # One torch thread per CLI: on 2 cores a second thread competing with pytest or another
+    # job makes small models several times slower, not faster.
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env or {})}
     full_env["PATH"] = f"{BIN}{os.pathsep}{full_env.get('PATH', '')}"
     proc = subprocess.run(
         [exe, *map(str, args)], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
