@@ -7,8 +7,10 @@ __version__ = "0.1.0"
 
 from fairseq_ext import _registry
 from fairseq_ext import checkpoint_safety  # noqa: F401  (allow-lists fairseq checkpoints for torch.load)
+from fairseq_ext.criterions import label_smoothed_ce_fused  # noqa: F401
 from fairseq_ext.models import rnn_seq2seq  # noqa: F401
 from fairseq_ext.models import transformer_prenorm  # noqa: F401
+from fairseq_ext.optim import fused_adam  # noqa: F401
 from fairseq_ext.tasks import translation_ext  # noqa: F401
 
 _registry.tolerate_second_copy_as_user_dir()

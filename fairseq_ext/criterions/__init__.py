@@ -1,0 +1,1 @@
+"""Criteria registered by this plugin (``--criterion NAME``)."""

@@ -1,0 +1,1 @@
+"""Optimizers registered by this plugin (``--optimizer NAME``)."""
