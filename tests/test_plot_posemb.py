@@ -5,7 +5,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from conftest import REPO, TINY_TRAIN_ARGS, cli
+from conftest import REPO, cli
 
 from fairseq_ext.checkpoint_safety import safe_load
 

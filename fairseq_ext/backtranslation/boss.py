@@ -27,7 +27,6 @@ import argparse
 import dataclasses
 import json
 import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -39,8 +38,8 @@ from fairseq_ext.backtranslation.generate import JOBS_LOG
 from fairseq_ext.backtranslation.merge import MERGED, merge
 from fairseq_ext.pipeline import config as config_mod
 from fairseq_ext.pipeline.config import ConfigError, config_hash, load_config
-from fairseq_ext.pipeline.run import Pipeline, PipelineError, _refuse_under_launcher
-from fairseq_ext.pipeline.stages import StageBook, StageFailed, atomic_write_json, run_lock, run_logged
+from fairseq_ext.pipeline.run import Pipeline, PipelineError, execute
+from fairseq_ext.pipeline.stages import StageBook, atomic_write_json, run_lock, run_logged
 
 REPO = config_mod.REPO
 
@@ -164,7 +163,6 @@ class BossPipeline(_SubRun):
     def reverse_model(self, corpus_hash: str) -> Path:
         reverse = self.reverse_run()
         print(f"[boss] reverse model (zh->en, {self.bt.reverse_rung} config) in {reverse.run_dir}", flush=True)
-        start = time.time()
         with run_lock(reverse.run_dir):
             avg_key, averaged = reverse.average(reverse.train(corpus_hash))
             checkpoint = reverse.run_dir / "checkpoint_avg.pt"
@@ -383,31 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_intermixed_args(argv)
-    try:
-        _refuse_under_launcher()
-        overrides = list(args.overrides) + ([f"device={args.device}"] if args.device else [])
-        overrides += [f"rung={args.name}"] if args.name else []
-        cfg = load_config(args.rung, args.corpus, overrides, args.config_dir)
-        pipeline = BossPipeline(cfg, args.data_dir.resolve(), args.runs_dir.resolve())
-        print(f"[boss] rung {pipeline.rung}, corpus {pipeline.corpus}, device {pipeline.device}, "
-              f"back-translation {json.dumps(dataclasses.asdict(pipeline.bt), sort_keys=True)}", flush=True)
-        if args.dry_run:
-            print(pipeline.describe())
-            return 0
-        with run_lock(pipeline.run_dir):
-            if args.fresh:
-                for child in pipeline.run_dir.iterdir():
-                    if child.name != ".lock":
-                        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-                print(f"[boss] --fresh: emptied {pipeline.run_dir}", flush=True)
-            results = pipeline.run()
-    except (ConfigError, PipelineError, StageFailed, RuntimeError, FileNotFoundError) as err:
-        print(f"[boss] error: {err}", file=sys.stderr, flush=True)
-        return 1
-    test = results["scores"]["test"]
-    if test:
-        print(f"[boss] test BLEU {test['bleu']} chrF {test['chrf']}  ({pipeline.run_dir})", flush=True)
-    return 0
+    overrides = list(args.overrides) + ([f"rung={args.name}"] if args.name else [])
+    return execute(
+        args, overrides, BossPipeline, "boss",
+        lambda p: f"rung {p.rung}, corpus {p.corpus}, device {p.device}, "
+                  f"back-translation {json.dumps(dataclasses.asdict(p.bt), sort_keys=True)}",
+    )
 
 
 if __name__ == "__main__":

@@ -382,15 +382,19 @@ def build_parser():
     return parser
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def execute(args, overrides: list, pipeline_class, tag: str, describe) -> int:
+    """The command-line body shared by the rung and boss scripts.
+
+    Refuses to run under a distributed launcher, builds the pipeline from the config,
+    honours --dry-run, and under the run's lock honours --fresh and runs every stage.
+    `describe(pipeline)` is the one-line summary printed first.
+    """
     try:
         _refuse_under_launcher()
-        overrides = list(args.overrides) + ([f"device={args.device}"] if args.device else [])
+        overrides = list(overrides) + ([f"device={args.device}"] if args.device else [])
         cfg = load_config(args.rung, args.corpus, overrides, args.config_dir)
-        pipeline = Pipeline(cfg, args.data_dir.resolve(), args.runs_dir.resolve())
-        print(f"[pipeline] rung {pipeline.rung}, corpus {pipeline.corpus}, device {pipeline.device}, "
-              f"precision {pipeline.precision}, run dir {pipeline.run_dir}", flush=True)
+        pipeline = pipeline_class(cfg, args.data_dir.resolve(), args.runs_dir.resolve())
+        print(f"[{tag}] {describe(pipeline)}", flush=True)
         if args.dry_run:
             print(pipeline.describe())
             return 0
@@ -399,15 +403,24 @@ def main(argv=None) -> int:
                 for child in pipeline.run_dir.iterdir():
                     if child.name != ".lock":
                         shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-                print(f"[pipeline] --fresh: emptied {pipeline.run_dir}", flush=True)
+                print(f"[{tag}] --fresh: emptied {pipeline.run_dir}", flush=True)
             results = pipeline.run()
     except (ConfigError, PipelineError, StageFailed, RuntimeError, FileNotFoundError) as err:
-        print(f"[pipeline] error: {err}", file=sys.stderr, flush=True)
+        print(f"[{tag}] error: {err}", file=sys.stderr, flush=True)
         return 1
     test = results["scores"]["test"]
     if test:
-        print(f"[pipeline] test BLEU {test['bleu']} chrF {test['chrf']}  ({pipeline.run_dir})", flush=True)
+        print(f"[{tag}] test BLEU {test['bleu']} chrF {test['chrf']}  ({pipeline.run_dir})", flush=True)
     return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return execute(
+        args, args.overrides, Pipeline, "pipeline",
+        lambda p: f"rung {p.rung}, corpus {p.corpus}, device {p.device}, precision {p.precision}, "
+                  f"run dir {p.run_dir}",
+    )
 
 
 if __name__ == "__main__":
