@@ -12,7 +12,7 @@ loads on torch >= 2.6; it changes nothing else), plus instruments that only obse
   therefore includes data loading, the optimizer step and logging);
 - generate: around every ``task.inference_step`` (what fairseq-generate's own timer
   covers) the clocks, sentences and generated tokens;
-- at exit: peak resident memory of the process and, on CUDA, peak allocated memory.
+- at exit: peak resident memory of the process (VmHWM) and, on CUDA, peak allocated memory.
 
 STATS.json is written when the command ends (also when it fails: ``"exit"`` says how).
 """
@@ -71,8 +71,23 @@ def _instrument_generate(records: list) -> None:
     tasks.setup_task = setup_task
 
 
+def _peak_rss_mb() -> float:
+    """High-water mark of this process's resident memory.
+
+    VmHWM belongs to the current address space, so it starts afresh at exec; getrusage's
+    ru_maxrss does not (a child would report at least its parent's size at fork)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # other systems
+
+
 def _peak_memory() -> dict:
-    peak = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    peak = {"peak_rss_mb": _peak_rss_mb()}
     try:
         import torch
 

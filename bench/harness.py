@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 USER_DIR = REPO / "fairseq_ext"
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-# (embed, ffn, heads, layers, dropout) of our architectures; the stock `transformer` gets
+# (our arch, embed, ffn, heads, layers, dropout); the stock `transformer` gets
 # the same numbers spelled out as fairseq options.
 MODELS = {
     "strong": ("transformer_prenorm", 256, 1024, 4, 6, 0.3),
@@ -77,17 +77,21 @@ def train_configs(device: str) -> dict:
     return {c.name: c for c in configs}
 
 
-def generate_configs() -> dict:
+def generate_configs(device: str = "cpu") -> dict:
     configs = [
         Config("stock", False, [], "stock fairseq-generate"),
         Config("ours_fp32", True, [], "translation_ext"),
         Config("ours_bf16", True, ["--cpu-bf16"], "translation_ext --cpu-bf16"),
     ]
+    if device == "cuda":
+        configs.insert(1, Config("stock_fp16", False, ["--fp16"], "stock fairseq-generate --fp16"))
     return {c.name: c for c in configs}
 
 
-DEFAULT_TRAIN = ["stock_fp32", "ours_fp32", "ours_bf16", "ours_fast", "ours_fast_nognorm"]
-DEFAULT_GENERATE = ["stock", "ours_bf16"]
+DEFAULT_TRAIN = {"cpu": ["stock_fp32", "ours_fp32", "ours_bf16", "ours_fast", "ours_fast_nognorm"],
+                 "cuda": ["stock_fp32", "stock_amp", "stock_bf16", "ours_fp32", "ours_bf16", "ours_fast",
+                          "ours_fast_nognorm"]}
+DEFAULT_GENERATE = {"cpu": ["stock", "ours_bf16"], "cuda": ["stock", "stock_fp16", "ours_bf16"]}
 GNORM_PAIR = ("ours_fast_nognorm", "ours_fast")  # (without, with) the tracker
 
 
@@ -279,7 +283,7 @@ def summarize_training(runs: dict, configs: dict, flops_per_token: dict, peaks: 
 
 
 def bench_generation(opts, data: Path, work: Path, checkpoint: Path, names: list, progress) -> dict:
-    configs = generate_configs()
+    configs = generate_configs(opts.device)
     runs = {n: [] for n in names}
     hyps = {}
     for rep in range(opts.repeats):
@@ -373,10 +377,10 @@ def parse_args(argv=None):
     p.add_argument("--model", default="strong", choices=sorted(MODELS))
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=0, help="OMP/MKL threads per run (0: torch default)")
-    p.add_argument("--train-configs", default=",".join(DEFAULT_TRAIN),
-                   help="comma-separated; 'list' prints them all")
-    p.add_argument("--generate-configs", default=",".join(DEFAULT_GENERATE),
-                   help="comma-separated, or 'none'")
+    p.add_argument("--train-configs", help="comma-separated; 'list' prints them all "
+                   f"(default cpu: {','.join(DEFAULT_TRAIN['cpu'])}; cuda: {','.join(DEFAULT_TRAIN['cuda'])})")
+    p.add_argument("--generate-configs", help="comma-separated, or 'none' (default cpu: "
+                   f"{','.join(DEFAULT_GENERATE['cpu'])}; cuda: {','.join(DEFAULT_GENERATE['cuda'])})")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup-updates", type=int, default=2, help="updates excluded from timing")
     p.add_argument("--measure-updates", type=int, default=8)
@@ -402,6 +406,8 @@ def parse_args(argv=None):
         import torch
 
         opts.device = "cuda" if torch.cuda.is_available() else "cpu"
+    opts.train_configs = opts.train_configs or ",".join(DEFAULT_TRAIN[opts.device])
+    opts.generate_configs = opts.generate_configs or ",".join(DEFAULT_GENERATE[opts.device])
     return opts
 
 
@@ -457,7 +463,7 @@ def main(argv=None) -> int:
     train_names = [n for n in opts.train_configs.split(",") if n]
     unknown = [n for n in train_names if n not in tconfigs]
     gen_names = [] if opts.generate_configs == "none" else opts.generate_configs.split(",")
-    unknown += [n for n in gen_names if n not in generate_configs()]
+    unknown += [n for n in gen_names if n not in generate_configs(opts.device)]
     if unknown:
         raise SystemExit(f"unknown config(s) {unknown}; see --train-configs list")
     if "stock_fp32" not in train_names:
@@ -467,7 +473,8 @@ def main(argv=None) -> int:
 
     total = opts.repeats * (len(train_names) + len(gen_names))
     progress = tqdm(total=total, desc="bench", disable=not sys.stderr.isatty())
-    peaks = {dtype: matmul_peak(opts.device, dtype, min_seconds=opts.peak_seconds) for dtype in ("fp32", "bf16")}
+    dtypes = ("fp32", "bf16", "fp16") if opts.device == "cuda" else ("fp32", "bf16")
+    peaks = {dtype: matmul_peak(opts.device, dtype, min_seconds=opts.peak_seconds) for dtype in dtypes}
     train_runs, checkpoint = bench_training(opts, data, runs_dir, train_names, progress)
     flops = {ours: training_flops_per_token(train_args(opts, Config("flops", ours), data, 1), opts.flop_batches)
              for ours in (False, True)}

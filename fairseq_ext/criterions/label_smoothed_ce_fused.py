@@ -13,7 +13,7 @@ With ``lse = logsumexp(z)`` the same quantities are, per row,
     dloss/dz = softmax(z) - (1 - eps - eps_i) * onehot(t) - eps_i
 
 (the coefficients of softmax add up to 1). Forward and backward each walk the rows in
-blocks that fit in cache, in fp32 whatever the logits' dtype (bf16 under ``--cpu-bf16``).
+blocks that fit in cache (on a GPU: all rows at once), in fp32 whatever the logits' dtype (bf16 under ``--cpu-bf16``).
 Loss, nll and gradients equal fairseq's up to rounding. Options are those of
 ``label_smoothed_cross_entropy``; ``--report-accuracy``, ``reduce=False`` and adaptive
 softmax fall back to fairseq's own computation.
@@ -26,11 +26,12 @@ from fairseq.criterions.label_smoothed_cross_entropy import (
 
 from fairseq_ext._registry import register_criterion_once
 
-BLOCK_BYTES = 2 << 20  # fp32 working block per step (fits in L2/L3 cache)
+BLOCK_BYTES = 2 << 20  # fp32 working block per step on CPU (fits in L2/L3 cache)
 
 
-def _blocks(n_rows: int, vocab: int):
-    rows = max(1, BLOCK_BYTES // (4 * vocab))
+def _blocks(n_rows: int, vocab: int, device: torch.device):
+    """Row ranges to process at a time: cache-sized on CPU; on a GPU one launch per op."""
+    rows = max(1, BLOCK_BYTES // (4 * vocab)) if device.type == "cpu" else n_rows
     return [(start, min(start + rows, n_rows)) for start in range(0, n_rows, rows)]
 
 
@@ -42,7 +43,7 @@ class _FusedLabelSmoothedCE(torch.autograd.Function):
         lse = torch.empty(n_rows, dtype=torch.float32, device=logits.device)
         nll = torch.empty(n_rows, dtype=torch.float32, device=logits.device)
         smooth = torch.empty(n_rows, dtype=torch.float32, device=logits.device)
-        for start, end in _blocks(n_rows, vocab):
+        for start, end in _blocks(n_rows, vocab, logits.device):
             z = logits[start:end].float()
             block_lse = torch.logsumexp(z, dim=-1)
             lse[start:end] = block_lse
@@ -69,7 +70,7 @@ class _FusedLabelSmoothedCE(torch.autograd.Function):
         b = (grad_loss * (1.0 - ctx.epsilon - eps_i) + grad_nll) * keep
         c = (grad_loss * eps_i) * keep
         grad = torch.empty_like(logits)
-        for start, end in _blocks(n_rows, vocab):
+        for start, end in _blocks(n_rows, vocab, logits.device):
             p = logits[start:end].float().sub_(lse[start:end, None]).exp_()
             p.mul_(a[start:end, None]).sub_(c[start:end, None])
             p.scatter_add_(1, target[start:end, None], -b[start:end, None])
