@@ -98,10 +98,11 @@ def _peak_memory() -> dict:
     return peak
 
 
-def _allow_fairseq_checkpoints() -> None:
-    """Execute fairseq_ext/checkpoint_safety.py alone (not the plugin package around it)."""
-    path = Path(__file__).resolve().parents[1] / "fairseq_ext" / "checkpoint_safety.py"
-    spec = importlib.util.spec_from_file_location("_bench_checkpoint_safety", path)
+def _load_plugin_module(name: str) -> None:
+    """Execute one self-contained module of fairseq_ext (not the plugin package around it, which
+    would register our components in the stock runs)."""
+    path = Path(__file__).resolve().parents[1] / "fairseq_ext" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", path)
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
 
@@ -112,7 +113,8 @@ def main(argv=None) -> int:
         return 2
     mode, stats_path, fairseq_args = argv[0], argv[1], argv[3:]
     records: list = []
-    _allow_fairseq_checkpoints()
+    _load_plugin_module("checkpoint_safety")  # torch>=2.6 refuses fairseq checkpoints otherwise
+    _load_plugin_module("loader_shutdown")  # stock runs stopped by --max-update abort at exit otherwise
     if mode == "train":
         from fairseq_cli.train import cli_main
 

@@ -69,3 +69,13 @@ def test_run_boss_demo_end_to_end_then_resumes_without_redoing_anything(tmp_path
     assert "bt-data: up to date" in second.stderr
     again = json.loads((boss / "results.json").read_text())
     assert again["scores"] == results["scores"] and again["backtranslation"]["training_set"] == bt["training_set"]
+
+
+def test_reverse_model_and_shard_generation_use_the_configured_threads(tmp_path):
+    from fairseq_ext.backtranslation.boss import BossPipeline
+    from fairseq_ext.pipeline.config import load_config
+
+    boss = BossPipeline(load_config("boss", "demo", ["threads=1", "device=cpu"]), tmp_path / "data", tmp_path / "runs")
+    one = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    assert boss.child_env == one
+    assert boss.reverse_run().child_env == one

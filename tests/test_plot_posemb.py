@@ -18,8 +18,10 @@ SMALL = ("--encoder-embed-dim", str(DIM), "--decoder-embed-dim", str(DIM),
          "--encoder-ffn-embed-dim", "64", "--decoder-ffn-embed-dim", "64", "--encoder-layers", "1",
          "--decoder-layers", "1", "--encoder-attention-heads", "2", "--decoder-attention-heads", "2",
          "--max-tokens", "400", "--max-update", "1", "--disable-validation", "--no-epoch-checkpoints")
+# --data-buffer-size 0: without our plugin (fairseq_ext.loader_shutdown) stock fairseq stopped
+# mid-epoch by --max-update aborts at exit while its background loader thread is collating.
 STOCK_ARGS = ("--task", "translation", "--arch", "transformer", "--optimizer", "adam", "--lr", "1e-3",
-              "--cpu", "--no-progress-bar", "--num-workers", "0")
+              "--cpu", "--no-progress-bar", "--num-workers", "0", "--data-buffer-size", "0")
 
 
 @pytest.fixture(scope="module")

@@ -152,7 +152,7 @@ class BossPipeline(_SubRun):
         name = self.reverse_name
         overrides = ["train.source_lang=zh", "train.target_lang=en", f"rung={name}", "plots=false",
                      f"device={self.cfg.get('device', 'auto')}", f"precision={self.cfg.get('precision', 'auto')}",
-                     *self.bt.reverse_overrides]
+                     f"threads={self.cfg.get('threads') or 'null'}", *self.bt.reverse_overrides]
         cfg = load_config(self.bt.reverse_rung, self.corpus, overrides)
         return Pipeline(cfg, self.data_dir, self.runs_dir)
 
@@ -229,7 +229,8 @@ class BossPipeline(_SubRun):
                 for shard in range(self.bt.shards):
                     print(f"[boss] back-translate shard {shard + 1}/{self.bt.shards} -> {out_dir}", flush=True)
                     out_dir.mkdir(parents=True, exist_ok=True)
-                    run_logged(self.shard_cmd(checkpoint, out_dir, shard), out_dir / "generate.log", echo=False)
+                    run_logged(self.shard_cmd(checkpoint, out_dir, shard), out_dir / "generate.log", echo=False,
+                               env=self.child_env)
                 merge(out_dir, self.bt.shards)
             jobs = [json.loads(line) for line in (out_dir / JOBS_LOG).read_text().splitlines()] \
                 if (out_dir / JOBS_LOG).exists() else []
