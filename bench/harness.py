@@ -184,7 +184,8 @@ def run_fairseq(mode: str, args: list, work: Path, tag: str, threads: int) -> di
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     cmd = [sys.executable, "-m", "bench.fairseq_run", mode, str(stats), "--", *args]
     with open(log, "w") as out:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=out, text=True)
+        # cwd: what a run writes relative to it (our gnorm log under --no-save) stays in its work dir
+        proc = subprocess.run(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=out, text=True)
     if proc.returncode != 0 or not stats.exists():
         tail = log.read_text(errors="replace")[-3000:]
         raise RunFailed(f"{tag}: {' '.join(cmd)}\nexited {proc.returncode}; log {log}:\n{tail}")
@@ -402,6 +403,10 @@ def parse_args(argv=None):
     p.add_argument("--curve-seeds", default="1,2")
     p.add_argument("--curve-smooth", type=int, default=20, help="moving-average window (updates)")
     opts = p.parse_args(argv)
+    # the fairseq runs start in their work directory (see run_fairseq): paths must not be relative
+    for name in ("data_bin", "work_dir", "out", "gen_checkpoint"):
+        if getattr(opts, name) is not None:
+            setattr(opts, name, getattr(opts, name).resolve())
     if opts.device == "auto":
         import torch
 

@@ -24,8 +24,8 @@ def test_harness_end_to_end_on_tiny_model(toy_bin, tmp_path):
     proc = cli(sys.executable, "-m", "bench", "--data-bin", toy_bin, "--model", "tiny", "--device", "cpu",
                "--repeats", 1, "--warmup-updates", 1, "--measure-updates", 2, "--max-tokens", 1000,
                "--train-configs", "ours_fast,ours_fast_nognorm", "--generate-configs", "stock,ours_bf16",
-               "--gen-batch-size", 50, "--peak-seconds", 0.02, "--work-dir", tmp_path / "work",
-               "--out", out, cwd=REPO)
+               "--gen-batch-size", 50, "--peak-seconds", 0.02, "--work-dir", "work",  # relative to cwd
+               "--out", "out", cwd=tmp_path, env={"PYTHONPATH": str(REPO)})
     result = json.loads(proc.stdout.splitlines()[0])  # first line: the JSON record
     assert result == json.loads((out / "results.json").read_text())
     assert TOP_FIELDS <= result.keys()
@@ -46,6 +46,9 @@ def test_harness_end_to_end_on_tiny_model(toy_bin, tmp_path):
     table = (out / "results.md").read_text()
     assert "| config | tokens/s | x stock |" in table and "| ours_fast |" in table
     assert "| config | sentences/s |" in table and table in proc.stdout
+    # every file a run writes (our gnorm log under --no-save included) stays in the work dir
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "work"]
+    assert list((tmp_path / "work").rglob("gnorm.jsonl"))
 
 
 def test_unknown_config_is_a_clear_error(tmp_path, toy_bin):
