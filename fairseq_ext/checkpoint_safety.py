@@ -51,9 +51,14 @@ def _refusal(path, err) -> UnsafeCheckpointError:
     )
 
 
-def safe_load(path, map_location="cpu"):
-    """``torch.load`` with ``weights_only=True`` and our allow-list, for our own scripts."""
+def safe_load(path, map_location="cpu", mmap=False):
+    """``torch.load`` with ``weights_only=True`` and our allow-list, for our own scripts.
+
+    ``mmap=True`` maps the tensors instead of reading them: cheap when only metadata is needed.
+    """
     try:
+        if mmap:
+            return torch.load(str(path), map_location=map_location, weights_only=True, mmap=True)
         with open(path, "rb") as f:
             return torch.load(f, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:

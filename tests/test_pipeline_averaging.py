@@ -7,19 +7,24 @@ from fairseq_ext.pipeline.averaging import average_checkpoints, last_checkpoints
 
 
 @pytest.mark.parametrize("files, n, expected", [
-    # epoch checkpoints sort by number, not by name
-    (["checkpoint1.pt", "checkpoint2.pt", "checkpoint10.pt", "checkpoint_last.pt", "checkpoint_best.pt"], 2,
-     ["checkpoint2.pt", "checkpoint10.pt"]),
-    (["checkpoint1.pt", "checkpoint2.pt"], 5, ["checkpoint1.pt", "checkpoint2.pt"]),
+    # epoch checkpoints sort by number, not by name; checkpoint_last.pt saved with the newest is skipped
+    ({"checkpoint1.pt": 10, "checkpoint2.pt": 20, "checkpoint10.pt": 100, "checkpoint_last.pt": 100,
+      "checkpoint_best.pt": 20}, 2, ["checkpoint2.pt", "checkpoint10.pt"]),
+    ({"checkpoint1.pt": 10, "checkpoint2.pt": 20}, 5, ["checkpoint1.pt", "checkpoint2.pt"]),
     # update checkpoints (--save-interval-updates) win over epoch checkpoints, sorted by update
-    (["checkpoint1.pt", "checkpoint_1_100.pt", "checkpoint_2_1000.pt", "checkpoint_1_500.pt"], 2,
-     ["checkpoint_1_500.pt", "checkpoint_2_1000.pt"]),
-    (["checkpoint_last.pt", "checkpoint_best.pt"], 5, ["checkpoint_last.pt"]),
-    (["checkpoint3.pt", "checkpoint4.pt"], 0, ["checkpoint4.pt"]),
+    ({"checkpoint1.pt": 600, "checkpoint_1_100.pt": 100, "checkpoint_2_1000.pt": 1000, "checkpoint_1_500.pt": 500},
+     2, ["checkpoint_1_500.pt", "checkpoint_2_1000.pt"]),
+    ({"checkpoint_last.pt": 7, "checkpoint_best.pt": 7}, 5, ["checkpoint_last.pt"]),
+    ({"checkpoint3.pt": 30, "checkpoint4.pt": 40}, 0, ["checkpoint4.pt"]),
+    # stopped mid-epoch (--stop-time-hours, --max-update): the final weights are only in checkpoint_last.pt
+    ({"checkpoint1.pt": 284, "checkpoint2.pt": 568, "checkpoint_last.pt": 677}, 1, ["checkpoint_last.pt"]),
+    ({"checkpoint1.pt": 284, "checkpoint2.pt": 568, "checkpoint_last.pt": 677}, 2,
+     ["checkpoint2.pt", "checkpoint_last.pt"]),
+    ({"checkpoint_1_500.pt": 500, "checkpoint_last.pt": 520}, 5, ["checkpoint_1_500.pt", "checkpoint_last.pt"]),
 ])
 def test_last_checkpoints(tmp_path, files, n, expected):
-    for name in files:
-        (tmp_path / name).write_bytes(b"")
+    for name, updates in files.items():
+        torch.save({"optimizer_history": [{"num_updates": updates}]}, tmp_path / name)
     assert [p.name for p in last_checkpoints(tmp_path, n)] == expected
 
 

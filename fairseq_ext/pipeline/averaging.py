@@ -17,12 +17,20 @@ _EPOCH = re.compile(r"^checkpoint(\d+)\.pt$")
 _UPDATE = re.compile(r"^checkpoint_(\d+)_(\d+)\.pt$")
 
 
+def checkpoint_updates(path: Path) -> int:
+    """The number of updates a fairseq checkpoint was saved after."""
+    history = safe_load(path, mmap=True).get("optimizer_history") or [{}]
+    return int(history[-1].get("num_updates", 0))
+
+
 def last_checkpoints(save_dir: Path, n: int) -> list:
     """The newest ``n`` checkpoints of ``save_dir``, oldest first.
 
     Update checkpoints (``checkpoint_<epoch>_<updates>.pt``, written with
     ``--save-interval-updates``) when there are any, else epoch checkpoints
-    (``checkpoint<epoch>.pt``); ``checkpoint_last.pt`` when there are neither.
+    (``checkpoint<epoch>.pt``); ``checkpoint_last.pt`` when there are neither, and also
+    when it is newer than all of them: training stopped mid-epoch (``--max-update``,
+    ``--stop-time-hours``) leaves its final weights only there.
     """
     save_dir = Path(save_dir)
     by_update = sorted((int(m.group(2)), p) for p in save_dir.glob("checkpoint_*_*.pt")
@@ -30,8 +38,9 @@ def last_checkpoints(save_dir: Path, n: int) -> list:
     by_epoch = sorted((int(m.group(1)), p) for p in save_dir.glob("checkpoint*.pt")
                       if (m := _EPOCH.match(p.name)))
     found = [p for _, p in (by_update or by_epoch)]
-    if not found and (save_dir / "checkpoint_last.pt").exists():
-        found = [save_dir / "checkpoint_last.pt"]
+    last = save_dir / "checkpoint_last.pt"
+    if last.exists() and (not found or checkpoint_updates(last) > checkpoint_updates(found[-1])):
+        found.append(last)
     if not found:
         raise FileNotFoundError(f"no checkpoint in {save_dir}")
     return found[-n:] if n > 0 else found[-1:]

@@ -182,13 +182,13 @@ class Pipeline:
         from fairseq_ext.pipeline.averaging import average_checkpoints, last_checkpoints
 
         n = int((self.cfg.get("average") or {}).get("last", 1))
-        key = config_hash({"train": train_key, "last": n})
+        paths = last_checkpoints(self.ckpt_dir, n)
+        key = config_hash({"train": train_key, "last": n, "checkpoints": [p.name for p in paths]})
         out = self.run_dir / "checkpoint_avg.pt"
         marker = self.book.marker("average")
         if self.book.is_done("average", key) and out.exists():
             print("[pipeline] average: done already, skipped", flush=True)
             return key, marker["averaged"]
-        paths = last_checkpoints(self.ckpt_dir, n)
         print(f"[pipeline] average: {', '.join(p.name for p in paths)} -> {out.name}", flush=True)
         start = time.time()
         info = average_checkpoints(paths, out)
