@@ -74,6 +74,17 @@ TINY_TRAIN_ARGS = (
 )
 
 
+# A model far smaller than transformer_prenorm_tiny (dim 32, one layer each side) for tests
+# about bookkeeping rather than quality; appended after an --arch, it overrides its sizes.
+MICRO_MODEL_DIM = 32
+MICRO_MODEL_ARGS = (
+    "--encoder-embed-dim", str(MICRO_MODEL_DIM), "--decoder-embed-dim", str(MICRO_MODEL_DIM),
+    "--encoder-ffn-embed-dim", "64", "--decoder-ffn-embed-dim", "64",
+    "--encoder-layers", "1", "--decoder-layers", "1",
+    "--encoder-attention-heads", "2", "--decoder-attention-heads", "2", "--max-tokens", "400",
+)
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(toy_bin, tmp_path_factory) -> Path:
     """transformer_prenorm_tiny trained for a few updates on the toy corpus."""

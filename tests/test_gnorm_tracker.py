@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import TINY_TRAIN_ARGS, cli
+from conftest import MICRO_MODEL_ARGS, TINY_TRAIN_ARGS, cli
 from fairseq import metrics, options, tasks
 from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 from fairseq.trainer import Trainer
@@ -15,11 +15,7 @@ from fairseq.trainer import Trainer
 from fairseq_ext import gnorm_tracker
 from fairseq_ext.gnorm_tracker import GnormTracker, read_gnorm_log, truncate_gnorm_log
 
-# A smaller model than transformer_prenorm_tiny: these tests are about bookkeeping, not quality.
-SMALL = ("--encoder-embed-dim", "32", "--decoder-embed-dim", "32", "--encoder-ffn-embed-dim", "64",
-         "--decoder-ffn-embed-dim", "64", "--encoder-layers", "1", "--decoder-layers", "1",
-         "--encoder-attention-heads", "2", "--decoder-attention-heads", "2", "--max-tokens", "400",
-         "--disable-validation")
+SMALL = (*MICRO_MODEL_ARGS, "--disable-validation")
 BASE_RUN = ("--update-freq", "2", "--clip-norm", "1.0", "--save-interval-updates", "2",
             "--no-epoch-checkpoints")
 

@@ -7,19 +7,16 @@ exception", exit 134) after the checkpoint is written, failing every script that
 import threading
 
 import pytest
-from conftest import TINY_TRAIN_ARGS, cli
+from conftest import MICRO_MODEL_ARGS, TINY_TRAIN_ARGS, cli
 
 from fairseq_ext import loader_shutdown
-
-SMALL = ("--encoder-embed-dim", "32", "--decoder-embed-dim", "32", "--encoder-ffn-embed-dim", "64",
-         "--decoder-ffn-embed-dim", "64", "--encoder-layers", "1", "--decoder-layers", "1", "--max-tokens", "400")
 
 
 @pytest.mark.parametrize("max_update", ["1", "2"])
 def test_fairseq_train_stopped_mid_epoch_exits_zero(toy_bin, tmp_path, max_update):
     # a model this small saves its checkpoint and exits while the loader is still collating
     # (without the fix this aborted in 5 of 5 runs here; at the tiny preset's 128 dims it did not)
-    proc = cli("fairseq-train", toy_bin, *TINY_TRAIN_ARGS, *SMALL, "--max-update", max_update,
+    proc = cli("fairseq-train", toy_bin, *TINY_TRAIN_ARGS, *MICRO_MODEL_ARGS, "--max-update", max_update,
                "--disable-validation", "--no-epoch-checkpoints", "--save-dir", tmp_path / "ckpt", check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "terminate called" not in proc.stderr

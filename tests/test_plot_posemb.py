@@ -5,7 +5,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from conftest import REPO, cli
+from conftest import MICRO_MODEL_ARGS, MICRO_MODEL_DIM, REPO, cli
 
 from fairseq_ext.checkpoint_safety import safe_load
 
@@ -13,11 +13,8 @@ spec = importlib.util.spec_from_file_location("plot_posemb", REPO / "analysis" /
 plot_posemb = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(plot_posemb)
 
-DIM = 32
-SMALL = ("--encoder-embed-dim", str(DIM), "--decoder-embed-dim", str(DIM),
-         "--encoder-ffn-embed-dim", "64", "--decoder-ffn-embed-dim", "64", "--encoder-layers", "1",
-         "--decoder-layers", "1", "--encoder-attention-heads", "2", "--decoder-attention-heads", "2",
-         "--max-tokens", "400", "--max-update", "1", "--disable-validation", "--no-epoch-checkpoints")
+DIM = MICRO_MODEL_DIM
+SMALL = (*MICRO_MODEL_ARGS, "--max-update", "1", "--disable-validation", "--no-epoch-checkpoints")
 # --data-buffer-size 0: without our plugin (fairseq_ext.loader_shutdown) stock fairseq stopped
 # mid-epoch by --max-update aborts at exit while its background loader thread is collating.
 STOCK_ARGS = ("--task", "translation", "--arch", "transformer", "--optimizer", "adam", "--lr", "1e-3",
