@@ -55,8 +55,12 @@ def build_figure(records, *, top=2, log_scale=False, title=None, detection=None)
         ax.plot([spike.update], [spike.gnorm], "o", ms=22, mfc="none", mec="tab:red", mew=2,
                 gid=f"{CIRCLE_GID}-{k}", label="explosion" if k == 1 else None)
         ax.annotate(f"update {spike.update}\n\u00d7{spike.factor:.1f}",
-                    xy=(spike.update, spike.gnorm), xytext=(14, 10), textcoords="offset points",
-                    color="tab:red", fontsize=9)
+                    xy=(spike.update, spike.gnorm), xytext=(0, 14), textcoords="offset points",
+                    ha="center", va="bottom", color="tab:red", fontsize=9)
+    if spikes:
+        # headroom so that the label of the highest explosion stays inside the axes
+        low, high = ax.get_ylim()
+        ax.set_ylim(low, high * (high / low) ** 0.2 if log_scale else high + 0.2 * (high - low))
 
     ax.set_xlabel("update")
     ax.set_ylabel("gradient norm" + (" (log scale)" if log_scale else ""))
