@@ -53,6 +53,11 @@ def test_safe_load_refuses_payload(evil_checkpoint):
         ("fairseq-generate", lambda bin_, ckpt, tmp: [bin_, "--user-dir", USER_DIR, "--path", ckpt, "--cpu"]),
         ("fairseq-train", lambda bin_, ckpt, tmp: [bin_, *TINY_TRAIN_ARGS, "--max-update", "35",
                                                     "--save-dir", tmp / "save", "--restore-file", ckpt]),
+        ("fairseq-interactive", lambda bin_, ckpt, tmp: [bin_, "--user-dir", USER_DIR, "--path", ckpt, "--cpu",
+                                                          "--source-lang", "en", "--target-lang", "zh",
+                                                          "--input", os.devnull]),
+        ("fairseq-validate", lambda bin_, ckpt, tmp: [bin_, "--user-dir", USER_DIR, "--task", "translation_ext",
+                                                       "--path", ckpt, "--valid-subset", "valid", "--cpu", "--max-tokens", "4000"]),
     ],
 )
 def test_cli_refuses_payload_checkpoint(toy_bin, evil_checkpoint, tmp_path, command, make_args):
