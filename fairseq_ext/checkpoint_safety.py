@@ -57,10 +57,7 @@ def safe_load(path, map_location="cpu", mmap=False):
     ``mmap=True`` maps the tensors instead of reading them: cheap when only metadata is needed.
     """
     try:
-        if mmap:
-            return torch.load(str(path), map_location=map_location, weights_only=True, mmap=True)
-        with open(path, "rb") as f:
-            return torch.load(f, map_location=map_location, weights_only=True)
+        return torch.load(str(path), map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         raise _refusal(path, err) from None
 

@@ -53,7 +53,6 @@ def test_circles_around_top_explosions(spike_at, top, expected_updates):
     plt.close(fig)
 
 
-
 @pytest.mark.parametrize("log_scale", [False, True])
 @pytest.mark.parametrize("spike_at", [{120: 6.0}, {60: 4.0, 110: 7.0}, {3: 50.0, 199: 40.0}])
 def test_explosion_labels_stay_inside_the_axes(spike_at, log_scale):
@@ -66,6 +65,7 @@ def test_explosion_labels_stay_inside_the_axes(spike_at, log_scale):
         box = label.get_window_extent()
         assert frame.y0 <= box.y0 and box.y1 <= frame.y1, label.get_text()
     plt.close(fig)
+
 
 def test_clip_line_overflows_and_log_scale():
     fig, _ = plot_gnorm.build_figure(_records({100: 5.0}, overflow_at={50}), log_scale=True)

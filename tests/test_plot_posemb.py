@@ -13,7 +13,6 @@ spec = importlib.util.spec_from_file_location("plot_posemb", REPO / "analysis" /
 plot_posemb = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(plot_posemb)
 
-DIM = MICRO_MODEL_DIM
 SMALL = (*MICRO_MODEL_ARGS, "--max-update", "1", "--disable-validation", "--no-epoch-checkpoints")
 # --data-buffer-size 0: without our plugin (fairseq_ext.loader_shutdown) stock fairseq stopped
 # mid-epoch by --max-update aborts at exit while its background loader thread is collating.
@@ -31,7 +30,7 @@ def checkpoints(tiny_checkpoint, toy_bin, tmp_path_factory):
 
 
 CASES = [("ours", "encoder", "sinusoidal", 128), ("ours", "decoder", "sinusoidal", 128),
-         ("stock", "encoder", "sinusoidal", DIM), ("stock", "decoder", "learned", DIM)]
+         ("stock", "encoder", "sinusoidal", MICRO_MODEL_DIM), ("stock", "decoder", "learned", MICRO_MODEL_DIM)]
 
 
 @pytest.mark.parametrize("which, side, kind, dim", CASES)
