@@ -3,20 +3,21 @@
 # prepare -> fairseq-train -> average checkpoints -> fairseq-generate valid/test ->
 # sacrebleu (BLEU --tokenize zh, chrF) -> results.json + prediction.txt -> plots.
 #
-#   bash scripts/run_rung.sh RUNG [--corpus NAME] [--device auto|cpu|cuda] [--fresh] [--dry-run] [section.key=value ...]
+#   bash scripts/run_rung.sh RUNG [--corpus NAME] [--device auto|cpu|cuda] [--fresh] [--dry-run] [--verbose]
+#                                 [section.key=value ...]
 #
 # RUNG is a config in configs/ (simple, medium, strong, boss, postnorm) or a YAML path.
 # Every config value can be overridden, e.g. train.max_epoch=5 train.lr=5e-4 generate.beam=4
-# precision=cpu-bf16. Re-running resumes (finished stages are skipped, training continues
-# from checkpoint_last.pt). Env: PYTHON (default: the project's .venv/bin/python).
+# precision=cpu-bf16; every option is checked before anything runs. Re-running resumes
+# (finished stages are skipped, training continues from checkpoint_last.pt).
+# Env: PYTHON (default: the project's .venv/bin/python).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$REPO/.venv/bin/python}"
-if [ "$#" -lt 1 ]; then
-  echo "usage: $0 RUNG [--corpus NAME] [--device auto|cpu|cuda] [--fresh] [section.key=value ...]" >&2
-  exit 2
-fi
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+case "${1:-}" in
+  ""|-*) exec "$PYTHON" -m fairseq_ext.pipeline.run "$@" ;;  # no RUNG: usage (or --help)
+esac
 RUNG="$1"; shift
 echo "run_rung.sh: rung=$RUNG python=$PYTHON args: $*"
-export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 exec "$PYTHON" -m fairseq_ext.pipeline.run --rung "$RUNG" "$@"

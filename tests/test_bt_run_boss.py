@@ -75,7 +75,8 @@ def test_reverse_model_and_shard_generation_use_the_configured_threads(tmp_path)
     from fairseq_ext.backtranslation.boss import BossPipeline
     from fairseq_ext.pipeline.config import load_config
 
-    boss = BossPipeline(load_config("boss", "demo", ["threads=1", "device=cpu"]), tmp_path / "data", tmp_path / "runs")
+    cfg = load_config("boss", "demo", ["threads=1", "device=cpu"], extra_sections=BossPipeline.SECTIONS)
+    boss = BossPipeline(cfg, tmp_path / "data", tmp_path / "runs")
     one = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     assert boss.child_env == one
     assert boss.reverse_run().child_env == one

@@ -4,6 +4,7 @@ import shlex
 import pytest
 from conftest import REPO, cli
 
+from fairseq_ext.backtranslation.boss import BossPipeline
 from fairseq_ext.pipeline.config import (
     ConfigError,
     apply_overrides,
@@ -11,8 +12,18 @@ from fairseq_ext.pipeline.config import (
     parse_override,
     to_cli_args,
 )
-from fairseq_ext.pipeline.run import PipelineError, _refuse_under_launcher, precision_options
+from fairseq_ext.pipeline.run import PipelineError, _refuse_under_launcher, empty_run_dir, precision_options
 from fairseq_ext.pipeline.run import main as run_main
+
+
+def _load(rung, corpus):
+    """As the rung's script loads it: the boss rung's pipeline reads a backtranslation section too."""
+    return load_config(rung, corpus, extra_sections=BossPipeline.SECTIONS if rung == "boss" else None)
+
+
+def test_a_section_no_stage_of_this_pipeline_reads_is_refused():
+    with pytest.raises(ConfigError, match="boss.yaml: unknown section or setting 'backtranslation'"):
+        load_config("boss", "demo")  # run_rung.sh boss would ignore back-translation: run_boss.sh reads it
 
 
 @pytest.mark.parametrize("rung, corpus, key, expected", [
@@ -34,7 +45,7 @@ from fairseq_ext.pipeline.run import main as run_main
     ("strong", "ted2020", "adam_betas", "(0.9,0.98)"),
 ])
 def test_resolution_order(rung, corpus, key, expected):
-    assert load_config(rung, corpus)["train"].get(key) == expected
+    assert _load(rung, corpus)["train"].get(key) == expected
 
 
 @pytest.mark.parametrize("rung, corpus, key, expected", [
@@ -45,13 +56,13 @@ def test_resolution_order(rung, corpus, key, expected):
     ("strong", "ted2020", "average", {"last": 5}),
 ])
 def test_top_level_settings(rung, corpus, key, expected):
-    assert load_config(rung, corpus).get(key) == expected
+    assert _load(rung, corpus).get(key) == expected
 
 
 def test_every_rung_resolves_for_every_corpus():
     for rung in ("simple", "medium", "strong", "boss", "postnorm"):
         for corpus in ("ted2020", "ted-lowres", "demo", "local"):
-            cfg = load_config(rung, corpus)
+            cfg = _load(rung, corpus)
             assert cfg["rung"] == rung and cfg["corpus"] == corpus
             assert cfg["train"]["arch"] and cfg["generate"]["beam"] == 5
 
@@ -175,10 +186,82 @@ def test_overrides_reach_fairseq_train_through_the_shell_script(tmp_path):
     (["train.lr"], "expected section.key=value"),
     (["--device", "cpu", "precision=fp16"], "needs CUDA"),
     (["--rung", "no_such_rung"], "config file not found"),
+    (["trian.lr=1"], "override 'trian.lr=1': unknown section or setting 'trian' (did you mean 'train'?)"),
+    (["average.lst=1"], "unknown key of average 'lst' (did you mean 'last'?)"),
+    (["train.lrr=1"], "train.lrr: unknown fairseq-train option 'lrr' (did you mean 'lr'?)"),
+    (["train.adam_betaz=(0.9,0.98)"], "did you mean 'adam_betas'?"),           # an optimizer-specific option
+    (["train.encoder_layerz=2"], "did you mean 'encoder_layers'?"),             # an arch-specific option
+    (["train.arch=no_such_arch"], "train.arch: fairseq-train refuses it: argument --arch"),
+    (["train.max_update=many"], "train.max_update='many': must be an integer >= 0"),
+    (["train.max_tokens=null"], "neither train.max_tokens nor train.batch_size is set"),
+    (["generate.beam=0"], "generate.beam=0: must be an integer >= 1"),
+    (["generate.beem=4"], "generate.beem: unknown fairseq-generate option 'beem' (did you mean 'beam'?)"),
+    (["generate.lenpen=x"], "generate.lenpen: fairseq-generate refuses it"),
+    (["train.dropout=1.5"], "train.dropout=1.5: must be a number in [0, 1)"),
+    (["threads=0"], "threads=0: must be an integer >= 1"),
+    (["prepare.vocab_sze=100"], "prepare.vocab_sze: unknown prepare_data.py option 'vocab_sze' (did you mean 'vocab_size'?)"),
+    (["prepare.min_len=-1"], "prepare.min_len: prepare_data.py refuses it"),
+    (["--corpus", "nosuch"], "unknown corpus 'nosuch': not one of ted2020, ted-lowres, demo"),
+    (["--corpus", "../../victim2"], "corpus name must be a plain name"),
+    (["rung=../../victim"], "rung name must be a plain name"),
+    (["--corpus", "local"], "unknown corpus 'local'"),              # nothing prepared and no prepare.train
+    (["--corpus", "mine", "prepare.train=x"], "prepare: prepare_data.py refuses it: --corpus local needs --train and --test"),
 ])
-def test_bad_input_exits_non_zero_with_a_message(tmp_path, capsys, argv, message):
+def test_bad_input_exits_2_naming_the_culprit_and_writes_nothing(tmp_path, capsys, argv, message):
     if "--rung" not in argv:
         argv = ["--rung", "strong", *argv]
-    assert run_main(["--dry-run", "--runs-dir", str(tmp_path), *argv]) == 1
-    assert message in capsys.readouterr().err
+    if "--corpus" not in argv:
+        argv = ["--corpus", "demo", *argv]
+    assert run_main(["--dry-run", "--runs-dir", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "data"),
+                     *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv", [["--fresh", "rung=../../victim"], ["--fresh", "--corpus", "../../victim2"]])
+def test_fresh_with_a_path_as_name_deletes_nothing(tmp_path, argv):
+    runs = tmp_path / "a" / "b" / "runs"
+    victim, victim2 = tmp_path / "a" / "b" / "victim", tmp_path / "a" / "victim2"  # where ../.. leads
+    for folder in (runs / "demo", victim, victim2):
+        folder.mkdir(parents=True)
+        (folder / "keep.txt").write_text("x")
+    proc = cli("bash", REPO / "scripts" / "run_strong.sh", "--corpus", "demo", "--runs-dir", runs,
+               "--data-dir", tmp_path / "data", *argv, check=False)
+    assert proc.returncode == 2 and "must be a plain name" in proc.stderr
+    assert all((folder / "keep.txt").exists() for folder in (runs / "demo", victim, victim2))
+
+
+def test_fresh_refuses_a_run_folder_that_leads_elsewhere(tmp_path):
+    runs, elsewhere = tmp_path / "runs", tmp_path / "elsewhere"
+    (runs / "demo").mkdir(parents=True)
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("x")
+    (runs / "demo" / "strong").symlink_to(elsewhere)
+    with pytest.raises(PipelineError, match="not a run folder inside"):
+        empty_run_dir(runs / "demo" / "strong", runs)
+    assert (elsewhere / "keep.txt").exists()
+    (runs / "demo" / "real").mkdir()
+    (runs / "demo" / "real" / "f").write_text("x")
+    (runs / "demo" / "real" / "link").symlink_to(elsewhere)
+    empty_run_dir(runs / "demo" / "real", runs)
+    assert not any((runs / "demo" / "real").iterdir()) and (elsewhere / "keep.txt").exists()
+
+
+@pytest.mark.parametrize("script, argv", [
+    ("run_strong.sh", ["--corpus", "demo", "--dry-run", "trian.lr=1"]),
+    ("run_strong.sh", ["--corpus", "demo", "--dry-run", "train.lrr=1"]),
+    ("run_strong.sh", ["--corpus", "nosuch", "--dry-run"]),
+    ("run_boss.sh", ["--corpus", "demo", "--dry-run", "backtranslation.tga=true"]),
+    ("run_boss.sh", ["--corpus", "demo", "--dry-run", "backtranslation.reverse_overrides=[train.lrr=1]"]),
+    ("run_rung.sh", []),
+])
+def test_scripts_exit_2_on_bad_options(tmp_path, script, argv):
+    proc = cli("bash", REPO / "scripts" / script, *argv, "--runs-dir", tmp_path, check=False, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.strip(), proc.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_run_rung_help_is_help():
+    proc = cli("bash", REPO / "scripts" / "run_rung.sh", "--help")
+    assert proc.stdout.startswith("usage: bash scripts/run_rung.sh RUNG") and "--verbose" in proc.stdout

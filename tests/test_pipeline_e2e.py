@@ -224,4 +224,89 @@ def test_a_second_pipeline_on_the_same_run_dir_is_refused(run):
     with open(run["dir"] / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         proc = cli(*run["args"], check=False)
-    assert proc.returncode == 1 and "another pipeline is running" in proc.stderr
+    assert proc.returncode == 1 and "another pipeline (or a process it started) is still running" in proc.stderr
+
+
+def _children(pid: int) -> list:
+    try:
+        return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def mine(run):
+    """A corpus prepared by hand with --name mine, trained by name; then its checkpoint_last.pt is cut
+    in half and a resumed run is killed (SIGKILL, the pipeline process alone) in mid-training."""
+    tmp, raw = run["tmp"], run["raw"]
+    cli("python", REPO / "scripts" / "prepare_data.py", "--corpus", "local", "--name", "mine",
+        "--data-dir", tmp / "data", "--train", raw / "train", "--valid", raw / "valid", "--test", raw / "test",
+        "--vocab-size", "400", "--workers", "1")
+    args = ["bash", str(REPO / "scripts" / "run_strong.sh"), "--corpus", "mine", "--device", "cpu",
+            "--data-dir", str(tmp / "data"), "--runs-dir", str(tmp / "runs"), "threads=1",
+            "train.arch=transformer_prenorm_tiny", "train.max_epoch=null", "train.save_interval_updates=2",
+            "train.warmup_updates=4", "train.log_interval=1", "train.num_workers=0", "average.last=1",
+            "generate.beam=1", "generate.max_len_b=5", "plots=false"]
+    first = cli(*args, "train.max_update=4")
+    run_dir = tmp / "runs" / "mine" / "strong"
+    last = run_dir / "checkpoints" / "checkpoint_last.pt"
+    data = last.read_bytes()
+    last.write_bytes(data[:len(data) // 2])
+
+    with open(tmp / "mine-killed.out", "w") as out:
+        proc = subprocess.Popen([*args, "train.max_update=400"], stdout=out, stderr=subprocess.STDOUT, env=_env())
+    deadline, trainers = time.time() + 300, []
+    try:
+        while "Loaded checkpoint" not in ((run_dir / "train.log").read_text() if (run_dir / "train.log").exists()
+                                          else ""):
+            assert proc.poll() is None and time.time() < deadline, (tmp / "mine-killed.out").read_text()[-3000:]
+            time.sleep(0.1)
+        trainers = _children(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.time() + 30
+    while any(_alive(pid) for pid in trainers) and time.time() < deadline:
+        time.sleep(0.1)
+    orphans = [pid for pid in trainers if _alive(pid)]
+    for pid in orphans:
+        os.kill(pid, signal.SIGKILL)
+    target = _updates(last) + 2
+    resumed = cli(*args, f"train.max_update={target}")
+    return {"dir": run_dir, "first": first, "killed": (tmp / "mine-killed.out").read_text(), "trainers": trainers,
+            "orphans": orphans, "resumed": resumed, "target": target,
+            "results": json.loads((run_dir / "results.json").read_text())}
+
+
+def test_a_corpus_prepared_by_name_trains_under_that_name(mine):
+    assert "using the prepared corpus" in mine["first"].stdout
+    assert mine["results"]["corpus"] == "mine" and mine["results"]["commands"]["prepare"].startswith("(prepared")
+    assert mine["results"]["prediction_lines"] == 40
+
+
+def test_a_cut_checkpoint_last_resumes_from_the_newest_complete_checkpoint(mine):
+    assert "resume from checkpoint_1_4.pt (update 4), the newest checkpoint that loads" in mine["killed"]
+    assert (mine["dir"] / "checkpoints" / "checkpoint_last.pt.broken").exists()
+    log = (mine["dir"] / "train.log").read_text()
+    assert re.search(r"Loaded checkpoint \S*checkpoint_last\.pt \(epoch 1 @ 4 updates\)", log)
+    assert mine["results"]["updates"] == mine["target"] >= 6
+
+
+def test_killing_the_pipeline_kills_its_trainer(mine):
+    assert mine["trainers"], "no fairseq-train child seen"
+    assert mine["orphans"] == []
+
+
+def test_rung_scripts_are_quiet_unless_verbose(mine):
+    out = mine["resumed"].stdout + mine["resumed"].stderr
+    assert "[pipeline] train" in out and "test BLEU" in out
+    for noise in ("| INFO |", "fairseq.tasks", "Deprecat", "num_updates"):
+        assert noise not in out
+    assert "num_updates" in (mine["dir"] / "train.log").read_text()

@@ -36,12 +36,9 @@ from fairseq_ext.backtranslation.files import read_json, sha256_file
 from fairseq_ext.backtranslation.filters import FilterConfig
 from fairseq_ext.backtranslation.generate import JOBS_LOG
 from fairseq_ext.backtranslation.merge import MERGED, merge
-from fairseq_ext.pipeline import config as config_mod
 from fairseq_ext.pipeline.config import ConfigError, config_hash, load_config
-from fairseq_ext.pipeline.run import Pipeline, PipelineError, execute
+from fairseq_ext.pipeline.run import Pipeline, PipelineError, add_run_arguments, execute
 from fairseq_ext.pipeline.stages import StageBook, atomic_write_json, run_lock, run_logged
-
-REPO = config_mod.REPO
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +120,8 @@ class _SubRun(Pipeline):
 
 
 class BossPipeline(_SubRun):
+    SECTIONS = {"backtranslation": tuple(field.name for field in dataclasses.fields(Settings))}
+
     def __init__(self, cfg, data_dir: Path, runs_dir: Path):
         super().__init__(cfg, data_dir, runs_dir)
         self.data_dir, self.runs_dir = Path(data_dir), Path(runs_dir)
@@ -152,9 +151,17 @@ class BossPipeline(_SubRun):
         name = self.reverse_name
         overrides = ["train.source_lang=zh", "train.target_lang=en", f"rung={name}", "plots=false",
                      f"device={self.cfg.get('device', 'auto')}", f"precision={self.cfg.get('precision', 'auto')}",
-                     f"threads={self.cfg.get('threads') or 'null'}", *self.bt.reverse_overrides]
+                     f"threads={self.cfg.get('threads') or 'null'}", f"verbose={str(self.verbose).lower()}",
+                     *self.bt.reverse_overrides]
         cfg = load_config(self.bt.reverse_rung, self.corpus, overrides)
         return Pipeline(cfg, self.data_dir, self.runs_dir)
+
+    def check(self) -> None:
+        super().check()
+        try:
+            self.reverse_run().check()
+        except ConfigError as err:
+            raise ConfigError(f"reverse model ({self.reverse_name}): {err}") from None
 
     @property
     def reverse_name(self) -> str:
@@ -334,7 +341,7 @@ class BossPipeline(_SubRun):
                    else self.runs_dir / self.corpus / "bt" / "GENERATION_DIR")
         lines = [f"# resolved config ({self.rung} on {self.corpus}, device {self.device}, precision {self.precision})",
                  json.dumps(self.cfg, indent=2, sort_keys=True),
-                 "# prepare", shlex.join(map(str, self.prepare_cmd())),
+                 "# prepare", self.prepare_line(),
                  f"# 1. reverse model (zh->en) in {reverse.run_dir}", shlex.join(map(str, reverse.train_cmd()))]
         if self.bt.oracle:
             lines += ["# 2. oracle: the real English instead of back-translation",
@@ -361,6 +368,7 @@ class BossPipeline(_SubRun):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        prog="run_boss.sh", usage="bash scripts/run_boss.sh [options] [section.key=value ...]",
         description="The boss rung: strong + back-translation (reverse model, sharded synthetic data, "
                     "filtered/tagged training set, forward model, evaluation) into runs/<corpus>/<rung>/.",
         epilog="Overrides: any config value as section.key=value, e.g. backtranslation.decoding=sampling "
@@ -368,15 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rung", default="boss", help="config name or YAML path (default: %(default)s)")
     parser.add_argument("--name", help="run directory name under runs/<corpus>/ (default: the rung), "
                                        "e.g. boss-sampling-tagged for a variant")
-    parser.add_argument("--corpus", default="ted2020", help="prepared corpus name (default: %(default)s)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="overrides the config's device")
-    parser.add_argument("--fresh", action="store_true", help="empty runs/<corpus>/<name>/ first (keeps the "
-                        "reverse model and the generations)")
-    parser.add_argument("--data-dir", type=Path, default=REPO / "data", help="default: %(default)s")
-    parser.add_argument("--runs-dir", type=Path, default=REPO / "runs", help="default: %(default)s")
-    parser.add_argument("--config-dir", type=Path, default=config_mod.CONFIG_DIR, help="default: %(default)s")
-    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and commands, run nothing")
-    parser.add_argument("overrides", nargs="*", metavar="section.key=value")
+    add_run_arguments(parser, fresh="empty runs/<corpus>/<name>/ first (keeps the reverse model and the generations)")
     return parser
 
 

@@ -17,20 +17,61 @@ Resolution order, later wins:
    ``train.fp16=false``, ``average.last=1``, ``train.keep_last_epochs=null``).
 """
 import copy
+import difflib
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "configs"
-# sections whose keys become command-line options of a tool
+# sections whose keys become command-line options of a tool (checked against that tool's parser)
 OPTION_SECTIONS = ("prepare", "train", "generate")
+# every other key a rung config may hold, and the keys of its sections; a pipeline that reads more
+# (the boss rung's ``backtranslation``) passes its own sections to load_config
+SETTINGS = {"device": None, "precision": None, "threads": None, "verbose": None, "plots": None,
+            "rung": None, "average": ("last",)}
+FILE_ONLY_KEYS = ("inherit", "corpora")
+# corpus, rung and run names become folder names under data/ and runs/: plain names only
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
 class ConfigError(ValueError):
     """A config file or an override is invalid; the message names the file or the override."""
+
+
+def check_name(name, what: str) -> str:
+    """``name`` if it is a plain folder name (no path separator, no ``..``, no leading dot), else ConfigError."""
+    if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name) or ".." in name:
+        raise ConfigError(f"{what} must be a plain name (letters, digits, . _ + -; no '/', no '..', "
+                          f"not starting with '.'), got {name!r}")
+    return name
+
+
+def unknown_key_message(key, known, what: str) -> str:
+    """``unknown section 'trian' (did you mean 'train'?)``, or the list of known keys when nothing is close."""
+    close = difflib.get_close_matches(str(key), list(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(known))}"
+    return f"unknown {what} {key!r}{hint}"
+
+
+def _known_sections(extra_sections: dict) -> dict:
+    return {**{name: None for name in OPTION_SECTIONS}, **SETTINGS, **extra_sections}
+
+
+def check_keys(data: dict, where: str, extra_sections: dict, top_level=True) -> None:
+    """Refuse keys no stage reads (a misspelt section would otherwise be ignored in silence)."""
+    known = _known_sections(extra_sections)
+    allowed = [*known, *FILE_ONLY_KEYS] if top_level else list(known)
+    for key, value in data.items():
+        if key not in allowed:
+            raise ConfigError(f"{where}: {unknown_key_message(key, allowed, 'section or setting')}")
+        if known.get(key) and isinstance(value, dict):
+            for sub in value:
+                if sub not in known[key]:
+                    raise ConfigError(f"{where}: {unknown_key_message(sub, known[key], f'key of {key}')}")
 
 
 def _read_yaml(path: Path) -> dict:
@@ -92,10 +133,15 @@ def parse_override(text: str):
     return key.split("."), value
 
 
-def apply_overrides(cfg: dict, overrides) -> dict:
+def apply_overrides(cfg: dict, overrides, extra_sections: dict = None) -> dict:
     cfg = copy.deepcopy(cfg)
     for text in overrides:
         keys, value = parse_override(text)
+        if extra_sections is not None:
+            nested = value
+            for key in reversed(keys[1:]):
+                nested = {key: nested}
+            check_keys({keys[0]: nested}, f"override {text!r}", extra_sections, top_level=False)
         node = cfg
         for i, key in enumerate(keys[:-1]):
             child = node.setdefault(key, {})
@@ -107,24 +153,34 @@ def apply_overrides(cfg: dict, overrides) -> dict:
     return cfg
 
 
-def load_config(name_or_path, corpus: str, overrides=(), config_dir: Path = CONFIG_DIR) -> dict:
-    """The resolved config of a rung for a corpus (see the module docstring for the order)."""
+def load_config(name_or_path, corpus: str, overrides=(), config_dir: Path = CONFIG_DIR,
+                extra_sections: dict = None) -> dict:
+    """The resolved config of a rung for a corpus (see the module docstring for the order).
+
+    Every key of every file and override must be one a stage reads (``extra_sections``: the
+    pipeline's own sections besides SETTINGS, as name -> allowed keys or None for any).
+    """
+    extra_sections = dict(extra_sections or {})
+    check_name(corpus, "corpus name")
     chain = _chain(config_path(name_or_path, config_dir), Path(config_dir))
     cfg = {}
-    for _, data in chain:
+    for path, data in chain:
+        check_keys(data, str(path), extra_sections)
+        for block_corpus, block in (data.get("corpora") or {}).items():
+            if not isinstance(block, dict):
+                raise ConfigError(f"{path}: corpora.{block_corpus} must be a mapping")
+            check_keys(block, f"{path}: corpora.{block_corpus}", extra_sections, top_level=False)
         cfg = deep_merge(cfg, {k: v for k, v in data.items() if k != "corpora"})
     for path, data in chain:
         per_corpus = (data.get("corpora") or {}).get(corpus)
         if per_corpus is not None:
-            if not isinstance(per_corpus, dict):
-                raise ConfigError(f"{path}: corpora.{corpus} must be a mapping")
             cfg = deep_merge(cfg, per_corpus)
-    cfg = apply_overrides(cfg, overrides)
+    cfg = apply_overrides(cfg, overrides, extra_sections)
     for section in OPTION_SECTIONS:
         value = cfg.setdefault(section, {})
         if not isinstance(value, dict):
             raise ConfigError(f"section {section!r} must be a mapping of options, got {value!r}")
-    cfg["rung"] = cfg.get("rung") or config_path(name_or_path, config_dir).stem
+    cfg["rung"] = check_name(cfg.get("rung") or config_path(name_or_path, config_dir).stem, "rung name")
     cfg["corpus"] = corpus
     return cfg
 

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import fairseq_ext
 from fairseq_ext.pipeline import config as config_mod
-from fairseq_ext.pipeline.config import ConfigError, config_hash, load_config, to_cli_args
+from fairseq_ext.pipeline.config import ConfigError, check_name, config_hash, load_config, to_cli_args
 from fairseq_ext.pipeline.stages import (
+    Progress,
     StageBook,
     StageFailed,
     atomic_write_json,
@@ -78,6 +79,57 @@ def precision_options(device: str, precision: str):
     return precision, dict(flag), generate
 
 
+def _updates(checkpoint: Path) -> int:
+    from fairseq_ext.checkpoint_safety import safe_load
+    from fairseq_ext.pipeline.results import checkpoint_counters
+
+    return checkpoint_counters(safe_load(checkpoint, mmap=True))["updates"]
+
+
+def usable_last_checkpoint(ckpt_dir: Path):
+    """The name of the checkpoint fairseq-train will resume from, after healing a broken checkpoint_last.pt.
+
+    A checkpoint_last.pt that cannot be read (cut short by a kill or a full disk) would stop every
+    resume; it is moved aside to checkpoint_last.pt.broken and replaced by a copy of the newest
+    checkpoint that loads. None when no checkpoint loads (training starts from scratch).
+    A checkpoint refused as unsafe is never worked around.
+    """
+    from fairseq_ext.checkpoint_safety import UnsafeCheckpointError
+
+    def updates(path):
+        try:
+            return _updates(path)
+        except UnsafeCheckpointError:
+            raise
+        except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, EOFError, pickle and zip errors
+            return err
+
+    last = Path(ckpt_dir) / "checkpoint_last.pt"
+    problem = updates(last)
+    if not isinstance(problem, Exception):
+        return last.name
+    candidates = []
+    for path in sorted(Path(ckpt_dir).glob("checkpoint*.pt")):
+        if path.name != last.name:
+            found = updates(path)
+            if not isinstance(found, Exception):
+                # equal updates: an update or epoch checkpoint over checkpoint_best.pt, then the newest
+                candidates.append((found, path.name != "checkpoint_best.pt", path.stat().st_mtime, path))
+    os.replace(last, last.with_name(last.name + ".broken"))
+    reason = str(problem).splitlines()[0] if str(problem) else type(problem).__name__
+    if not candidates:
+        print(f"[pipeline] warning: {last} cannot be read ({reason}) and no other checkpoint loads; moved it to "
+              f"{last.name}.broken, training starts from scratch", flush=True)
+        return None
+    n_updates, _, _, best = max(candidates)
+    tmp = last.with_name(f".{last.name}.tmp")
+    shutil.copyfile(best, tmp)
+    os.replace(tmp, last)
+    print(f"[pipeline] warning: {last} cannot be read ({reason}); moved it to {last.name}.broken and resume "
+          f"from {best.name} (update {n_updates}), the newest checkpoint that loads", flush=True)
+    return best.name
+
+
 def _refuse_under_launcher():
     """The pipeline is launched once; a launcher (torchrun, srun) starting it per rank would race."""
     for var in ("WORLD_SIZE", "SLURM_NTASKS"):
@@ -89,29 +141,75 @@ def _refuse_under_launcher():
                 f"script once to evaluate.")
 
 
+# prepare_data.py's built-in corpora; any other corpus name is a local corpus: prepared from
+# ``prepare.train``/``prepare.test``/... files, or already prepared under DATA_DIR/NAME
+BUILTIN_CORPORA = ("ted2020", "ted-lowres", "demo")
+LOCAL_ROLES = ("train", "valid", "test", "mono")
+
+
 class Pipeline:
+    # config sections this pipeline reads besides config.SETTINGS (name -> allowed keys, None = any)
+    SECTIONS = {}
+
     def __init__(self, cfg: dict, data_dir: Path, runs_dir: Path):
         self.cfg = cfg
-        self.corpus, self.rung = cfg["corpus"], cfg["rung"]
+        self.corpus = check_name(cfg["corpus"], "corpus name")
+        self.rung = check_name(cfg["rung"], "rung name")
         self.data = Path(data_dir) / self.corpus
         self.run_dir = Path(runs_dir) / self.corpus / self.rung
+        self.verbose = bool(cfg.get("verbose"))
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.book = StageBook(self.run_dir)
         self.device = resolve_device(str(cfg.get("device", "auto")))
         self.precision, train_prec, gen_prec = precision_options(self.device, str(cfg.get("precision", "auto")))
         self.train_options = {**cfg["train"], **{k: v for k, v in train_prec.items() if v is not None}}
         self.generate_options = {**cfg["generate"], **gen_prec}
-        threads = cfg.get("threads")
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ConfigError(f"threads must be a positive integer or null, got {threads!r}")
+        threads = cfg.get("threads")  # checked with the other values in check()
         # torch's intra-op threads in fairseq-train/-generate; null = torch's default (all cores)
         self.child_env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {}
 
     # ------------------------------------------------------------ commands
 
+    @property
+    def corpus_source(self) -> str:
+        """``builtin``, ``local`` (prepared here from prepare.* files) or ``prepared`` (used as it is)."""
+        if self.corpus in BUILTIN_CORPORA:
+            return "builtin"
+        if any(self.cfg["prepare"].get(role) for role in LOCAL_ROLES):
+            return "local"
+        if (self.data / "manifest.json").exists():
+            return "prepared"
+        raise ConfigError(
+            f"unknown corpus {self.corpus!r}: not one of {', '.join(BUILTIN_CORPORA)} and nothing prepared at "
+            f"{self.data}; prepare it first (scripts/prepare_data.py --corpus local --name {self.corpus} "
+            f"--train PREFIX --valid PREFIX --test PREFIX) or pass prepare.train=PREFIX prepare.test=PREFIX ...")
+
     def prepare_cmd(self):
-        return [sys.executable, REPO / "scripts" / "prepare_data.py", "--corpus", self.corpus,
+        """prepare_data.py's command line, None for a corpus that is used as already prepared."""
+        source = self.corpus_source
+        if source == "prepared":
+            return None
+        corpus = ["--corpus", self.corpus] if source == "builtin" else ["--corpus", "local", "--name", self.corpus]
+        return [sys.executable, REPO / "scripts" / "prepare_data.py", *corpus,
                 "--data-dir", self.data.parent, *to_cli_args(self.cfg["prepare"])]
+
+    def check(self) -> None:
+        """Everything the stages' tools would refuse, before anything runs (ConfigError naming the key)."""
+        from fairseq_ext.pipeline.checks import check_argparse_options, check_fairseq_options, check_values
+        from fairseq_ext.prep import cli as prep_cli
+
+        prepare = self.prepare_cmd()
+        check_values({**self.cfg, "train": self.train_options, "generate": self.generate_options})
+        if prepare is not None:
+            check_argparse_options(prep_cli.build_parser(), [str(a) for a in prepare[2:]], "prepare_data.py",
+                                   "prepare", then=prep_cli.options_from_args)
+        elif self.cfg["prepare"]:
+            raise ConfigError(f"prepare.{next(iter(self.cfg['prepare']))}: {self.data} is used as already "
+                              f"prepared; to prepare it again give its files too (prepare.train=PREFIX "
+                              f"prepare.test=PREFIX ...)")
+        check_fairseq_options("fairseq-train", "train", [str(a) for a in self.train_cmd()[len(tool("fairseq-train")):]])
+        check_fairseq_options("fairseq-generate", "generate",
+                              [str(a) for a in self.generate_cmd("test", self.run_dir)[len(tool("fairseq-generate")):]])
 
     def train_cmd(self):
         return [*tool("fairseq-train"), self.data / "bin", "--user-dir", USER_DIR,
@@ -130,7 +228,7 @@ class Pipeline:
         lines = [f"# resolved config ({self.rung} on {self.corpus}, device {self.device}, "
                  f"precision {self.precision}, threads {self.cfg.get('threads') or 'default'})",
                  json.dumps(self.cfg, indent=2, sort_keys=True),
-                 "# prepare", shlex.join(map(str, self.prepare_cmd())),
+                 "# prepare", self.prepare_line(),
                  "# train", shlex.join(map(str, self.train_cmd()))]
         for split in ("valid", "test"):
             lines += [f"# generate {split}", shlex.join(map(str, self.generate_cmd(split, self.run_dir)))]
@@ -138,11 +236,19 @@ class Pipeline:
 
     # ------------------------------------------------------------ stages
 
+    def prepare_line(self) -> str:
+        command = self.prepare_cmd()
+        return shlex.join(map(str, command)) if command else f"(prepared already: {self.data})"
+
     def prepare(self) -> str:
-        """prepare_data.py does nothing when its outputs are up to date, so it always runs."""
-        print(f"[pipeline] prepare: corpus {self.corpus} -> {self.data}", flush=True)
+        """prepare_data.py does nothing when its outputs are up to date, so it always runs (when it applies)."""
         start = time.time()
-        run_logged(self.prepare_cmd(), self.run_dir / "prepare.log")
+        command = self.prepare_cmd()
+        if command is None:
+            print(f"[pipeline] prepare: using the prepared corpus {self.data}", flush=True)
+        else:
+            print(f"[pipeline] prepare: corpus {self.corpus} -> {self.data}", flush=True)
+            run_logged(command, self.run_dir / "prepare.log", echo=self.verbose)
         manifest = self.data / "manifest.json"
         try:
             corpus_hash = json.loads(manifest.read_text(encoding="utf-8"))["hash"]
@@ -167,14 +273,22 @@ class Pipeline:
                     f"the prepared corpus changed since {last} was trained (corpus hash "
                     f"{started.get('corpus_hash', '?')[:12]} -> {corpus_hash[:12]}); its dictionary may "
                     f"differ. Re-run with --fresh to train from scratch.")
+            resumed = usable_last_checkpoint(self.ckpt_dir)
             note = "" if started and started.get("key") == key else " (settings changed since it was written)"
-            print(f"[pipeline] train: resuming from {last}{note}", flush=True)
+            if resumed:
+                print(f"[pipeline] train: resuming from {resumed}{note}", flush=True)
         self.book.record("train.started", key, 0.0, corpus_hash=corpus_hash)
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         start = time.time()
-        run_logged(self.train_cmd(), self.run_dir / "train.log", env=self.child_env)
+        total = self.train_options.get("max_update")
+        print(f"[pipeline] train: {self.train_options.get('arch')}"
+              + (f", up to update {total}" if total else "")
+              + f"; fairseq's log: {self.run_dir / 'train.log'}", flush=True)
+        run_logged(self.train_cmd(), self.run_dir / "train.log", echo=self.verbose, env=self.child_env,
+                   progress=Progress(f"train {self.rung}", r"num_updates (\d+)", int(total) if total else None))
         if not last.exists():
             raise PipelineError(f"fairseq-train finished without writing {last}; see {self.run_dir / 'train.log'}")
+        print(f"[pipeline] train: finished at update {_updates(last)} ({time.time() - start:.0f} s)", flush=True)
         self.book.record("train", key, time.time() - start)
         return key
 
@@ -205,7 +319,7 @@ class Pipeline:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         print(f"[pipeline] generate {split} (beam {self.generate_options.get('beam')})", flush=True)
         start = time.time()
-        run_logged(self.generate_cmd(split, tmp_dir), self.run_dir / f"generate-{split}.log", echo=False,
+        run_logged(self.generate_cmd(split, tmp_dir), self.run_dir / f"generate-{split}.log", echo=self.verbose,
                    env=self.child_env)
         os.replace(tmp_dir / f"generate-{split}.txt", out)
         shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -336,7 +450,7 @@ class Pipeline:
             "device": self.device,
             "precision": self.precision,
             "config": self.cfg,
-            "commands": {"prepare": shlex.join(map(str, self.prepare_cmd())),
+            "commands": {"prepare": self.prepare_line(),
                          "train": shlex.join(map(str, self.train_cmd())),
                          "generate": shlex.join(map(str, self.generate_cmd("test", "RESULTS_DIR")))},
             "versions": _versions(),
@@ -365,44 +479,69 @@ def _versions() -> dict:
 
 def build_parser():
     parser = argparse.ArgumentParser(
+        prog="run_rung.sh", usage="bash scripts/run_rung.sh RUNG [options] [section.key=value ...]",
         description="Run one rung of the baseline ladder end to end (prepare, train, average, "
                     "generate, score, plot) into runs/<corpus>/<rung>/.",
         epilog="Overrides: any config value as section.key=value, e.g. train.lr=5e-4 train.max_epoch=5 "
                "generate.beam=4 average.last=1 precision=cpu-bf16 train.fp16=false.")
     parser.add_argument("--rung", required=True, help="config name in configs/ (simple, medium, strong, "
                         "boss, postnorm, ...) or a path to a YAML config")
-    parser.add_argument("--corpus", default="ted2020", help="prepared corpus name (default: %(default)s)")
+    add_run_arguments(parser, fresh="delete what is in runs/<corpus>/<rung>/ first")
+    return parser
+
+
+def add_run_arguments(parser, fresh: str) -> None:
+    """The options the rung and boss scripts share."""
+    parser.add_argument("--corpus", default="ted2020", help="corpus name: ted2020, ted-lowres, demo, or one "
+                        "prepared under --data-dir (default: %(default)s)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="overrides the config's device")
-    parser.add_argument("--fresh", action="store_true", help="delete runs/<corpus>/<rung>/ first")
+    parser.add_argument("--fresh", action="store_true", help=fresh)
     parser.add_argument("--data-dir", type=Path, default=REPO / "data", help="default: %(default)s")
     parser.add_argument("--runs-dir", type=Path, default=REPO / "runs", help="default: %(default)s")
     parser.add_argument("--config-dir", type=Path, default=config_mod.CONFIG_DIR, help="default: %(default)s")
-    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and commands, run nothing")
+    parser.add_argument("--dry-run", action="store_true", help="check every option, print the resolved config "
+                        "and commands, run nothing")
+    parser.add_argument("--verbose", action="store_true", help="show the output of fairseq and the other tools "
+                        "(always in the run's *.log files)")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value")
-    return parser
+
+
+def empty_run_dir(run_dir: Path, runs_dir: Path) -> None:
+    """--fresh: delete what is inside the run's own folder, never outside ``runs_dir`` and never through a link."""
+    run_dir, runs_dir = Path(run_dir), Path(runs_dir).resolve()
+    if run_dir.is_symlink() or not run_dir.resolve().is_relative_to(runs_dir) or run_dir.resolve() == runs_dir:
+        raise PipelineError(f"--fresh: {run_dir} is not a run folder inside {runs_dir}; nothing deleted")
+    for child in run_dir.iterdir():
+        if child.name != ".lock":
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
 
 
 def execute(args, overrides: list, pipeline_class, tag: str, describe) -> int:
     """The command-line body shared by the rung and boss scripts.
 
-    Refuses to run under a distributed launcher, builds the pipeline from the config,
-    honours --dry-run, and under the run's lock honours --fresh and runs every stage.
+    Refuses to run under a distributed launcher, builds the pipeline from the config and
+    checks every option (exit 2 on a bad one, before anything is written), honours --dry-run,
+    and under the run's lock honours --fresh and runs every stage (exit 1 when one fails).
     `describe(pipeline)` is the one-line summary printed first.
     """
     try:
         _refuse_under_launcher()
-        overrides = list(overrides) + ([f"device={args.device}"] if args.device else [])
-        cfg = load_config(args.rung, args.corpus, overrides, args.config_dir)
+        overrides = [*overrides, *([f"device={args.device}"] if args.device else []),
+                     *(["verbose=true"] if args.verbose else [])]
+        cfg = load_config(args.rung, args.corpus, overrides, args.config_dir, pipeline_class.SECTIONS)
         pipeline = pipeline_class(cfg, args.data_dir.resolve(), args.runs_dir.resolve())
+        pipeline.check()
+    except (ConfigError, PipelineError) as err:
+        print(f"[{tag}] error: {err}", file=sys.stderr, flush=True)
+        return 2
+    try:
         print(f"[{tag}] {describe(pipeline)}", flush=True)
         if args.dry_run:
             print(pipeline.describe())
             return 0
         with run_lock(pipeline.run_dir):
             if args.fresh:
-                for child in pipeline.run_dir.iterdir():
-                    if child.name != ".lock":
-                        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+                empty_run_dir(pipeline.run_dir, args.runs_dir)
                 print(f"[{tag}] --fresh: emptied {pipeline.run_dir}", flush=True)
             results = pipeline.run()
     except (ConfigError, PipelineError, StageFailed, RuntimeError, FileNotFoundError) as err:

@@ -6,16 +6,25 @@ stages it reads from). Change a setting and that stage and the ones after it run
 interrupt a stage and it has no marker, so the next run repeats it (training then
 resumes from ``checkpoint_last.pt``, which fairseq-train does by itself).
 """
+import collections
 import contextlib
+import ctypes
+import dataclasses
 import fcntl
+import functools
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+# Descriptors of the run locks this process holds. Children inherit them, so a lock stays held
+# until the last child that could still write into the run directory has exited.
+_HELD_LOCKS = []
 
 
 def atomic_write_text(path: Path, text: str):
@@ -64,20 +73,44 @@ def run_lock(run_dir: Path):
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError(f"another pipeline is running in {run_dir} (lock {run_dir}/.lock)") from None
-        yield
+            raise RuntimeError(f"another pipeline (or a process it started) is still running in {run_dir} "
+                               f"(lock {run_dir}/.lock)") from None
+        _HELD_LOCKS.append(handle.fileno())
+        try:
+            yield
+        finally:
+            _HELD_LOCKS.remove(handle.fileno())
 
 
 class StageFailed(RuntimeError):
     pass
 
 
-def run_logged(cmd, log_path: Path = None, echo=True, env=None) -> None:
-    """Run a command, its output shown and appended to ``log_path``; raise StageFailed on a non-zero exit.
+@dataclasses.dataclass
+class Progress:
+    """A progress bar fed from a child's output: ``pattern``'s first group is the count so far."""
 
-    SIGTERM and SIGINT to this process are passed on to the child, which is waited for,
-    so killing the pipeline never leaves an orphaned fairseq-train writing into the run
-    directory.
+    desc: str
+    pattern: str
+    total: int = None
+
+
+def _die_with_parent(parent: int):
+    """In the child before exec: the kernel kills it when the pipeline dies, even by SIGKILL."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the pipeline died before prctl took effect
+        os._exit(1)
+
+
+def run_logged(cmd, log_path: Path = None, echo=True, env=None, progress: Progress = None) -> None:
+    """Run a command, its output appended to ``log_path`` (and shown with ``echo``); StageFailed on a non-zero exit.
+
+    Without ``echo`` the user sees ``progress`` as a bar on a terminal, and on failure the
+    end of the output. SIGTERM and SIGINT to this process are passed on to the child, which
+    is waited for; a pipeline killed outright takes the child with it (Linux: parent-death
+    signal), and the run lock stays held until the child has exited, so a restart never
+    resumes beside an orphaned fairseq-train.
     """
     cmd = [str(c) for c in cmd]
     log = open(log_path, "a", encoding="utf-8") if log_path else None
@@ -87,26 +120,46 @@ def run_logged(cmd, log_path: Path = None, echo=True, env=None) -> None:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} fairseq_ext pipeline: {shlex.join(cmd)}\n")
         log.flush()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            errors="replace", env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+                            errors="replace", env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+                            pass_fds=tuple(_HELD_LOCKS),
+                            preexec_fn=(functools.partial(_die_with_parent, os.getpid())
+                                        if sys.platform.startswith("linux") else None))
 
     def forward(signum, _frame):
         proc.send_signal(signum)
 
+    bar = None
+    if progress is not None and not echo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=progress.total, desc=progress.desc, unit="", disable=not sys.stderr.isatty(),
+                   dynamic_ncols=True)
+        pattern = re.compile(progress.pattern)
+    tail = collections.deque(maxlen=15)
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for line in proc.stdout:
+            tail.append(line)
             if echo:
                 sys.stdout.write(line)
                 sys.stdout.flush()
             if log:
                 log.write(line)
                 log.flush()
+            if bar is not None:
+                found = pattern.search(line)
+                if found and int(found.group(1)) > bar.n:
+                    bar.update(int(found.group(1)) - bar.n)
         code = proc.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if log:
             log.close()
+        if bar is not None:
+            bar.close()
     if code != 0:
+        if not echo:
+            sys.stderr.write("".join(f"  | {line}" for line in tail))
         where = f"; its output is in {log_path}" if log_path else ""
         raise StageFailed(f"command exited with status {code}{where}: {shlex.join(cmd)}")

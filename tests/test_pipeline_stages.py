@@ -1,0 +1,87 @@
+"""Child processes of a pipeline: they die with it, and its run lock outlives none of them."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fairseq_ext.pipeline.stages import StageFailed, run_lock, run_logged
+
+# A pipeline stand-in: takes the run lock, starts one child through run_logged and waits for it.
+# The child writes its pid, then sleeps; with KEEP it first clears its parent-death signal, as a
+# grandchild or a process that re-parents itself would have none.
+PIPELINE = """
+import sys
+from fairseq_ext.pipeline.stages import run_lock, run_logged
+run_dir, pid_file, keep = sys.argv[1], sys.argv[2], sys.argv[3] == "keep"
+child = ("import ctypes, os, sys, time\\n"
+         + ("ctypes.CDLL(None).prctl(1, 0)\\n" if keep else "")
+         + "open(sys.argv[1] + '.tmp', 'w').write(str(os.getpid())); os.replace(sys.argv[1] + '.tmp', sys.argv[1])\\n"
+         + "time.sleep(float(sys.argv[2]))\\n")
+with run_lock(run_dir):
+    run_logged([sys.executable, "-c", child, pid_file, "6"], echo=False)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _kill_pipeline_once_its_child_runs(tmp_path: Path, keep: str) -> int:
+    pid_file = tmp_path / "child.pid"
+    proc = subprocess.Popen([sys.executable, "-c", PIPELINE, str(tmp_path / "run"), str(pid_file), keep])
+    deadline = time.time() + 60
+    while not pid_file.exists():
+        assert proc.poll() is None and time.time() < deadline, "the child never started"
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    return int(pid_file.read_text())
+
+
+def _lock_is_free(run_dir: Path) -> bool:
+    try:
+        with run_lock(run_dir):
+            return True
+    except RuntimeError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
+def test_a_child_dies_with_the_pipeline_and_the_lock_is_free_after(tmp_path):
+    child = _kill_pipeline_once_its_child_runs(tmp_path, "plain")
+    deadline = time.time() + 5
+    while _alive(child) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+    assert _lock_is_free(tmp_path / "run")
+
+
+def test_the_lock_stays_held_while_a_child_that_outlived_the_pipeline_runs(tmp_path):
+    child = _kill_pipeline_once_its_child_runs(tmp_path, "keep")
+    try:
+        assert _alive(child)
+        assert not _lock_is_free(tmp_path / "run")  # a restart now would resume beside the survivor
+        deadline = time.time() + 30
+        while _alive(child) and time.time() < deadline:
+            time.sleep(0.1)
+        assert _lock_is_free(tmp_path / "run")
+    finally:
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_a_failed_quiet_command_shows_the_end_of_its_output(tmp_path, capsys):
+    script = "import sys\nfor i in range(40): print('line', i)\nsys.exit(3)"
+    with pytest.raises(StageFailed, match=r"status 3; its output is in .*x\.log"):
+        run_logged([sys.executable, "-c", script], tmp_path / "x.log", echo=False)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "line 39" in captured.err and "line 20" not in captured.err  # the last 15 lines
+    assert "line 0\n" in (tmp_path / "x.log").read_text()
