@@ -202,8 +202,8 @@ def test_overrides_reach_fairseq_train_through_the_shell_script(tmp_path):
     (["prepare.vocab_sze=100"], "prepare.vocab_sze: unknown prepare_data.py option 'vocab_sze' (did you mean 'vocab_size'?)"),
     (["prepare.min_len=-1"], "prepare.min_len: prepare_data.py refuses it"),
     (["--corpus", "nosuch"], "unknown corpus 'nosuch': not one of ted2020, ted-lowres, demo"),
-    (["--corpus", "../../victim2"], "corpus name must be a plain name"),
-    (["rung=../../victim"], "rung name must be a plain name"),
+    (["--corpus", "../../victim2"], "corpus name must be a plain folder name"),
+    (["rung=../../victim"], "rung name must be a plain folder name"),
     (["--corpus", "local"], "unknown corpus 'local'"),              # nothing prepared and no prepare.train
     (["--corpus", "mine", "prepare.train=x"], "prepare: prepare_data.py refuses it: --corpus local needs --train and --test"),
 ])
@@ -228,7 +228,7 @@ def test_fresh_with_a_path_as_name_deletes_nothing(tmp_path, argv):
         (folder / "keep.txt").write_text("x")
     proc = cli("bash", REPO / "scripts" / "run_strong.sh", "--corpus", "demo", "--runs-dir", runs,
                "--data-dir", tmp_path / "data", *argv, check=False)
-    assert proc.returncode == 2 and "must be a plain name" in proc.stderr
+    assert proc.returncode == 2 and "must be a plain folder name" in proc.stderr
     assert all((folder / "keep.txt").exists() for folder in (runs / "demo", victim, victim2))
 
 

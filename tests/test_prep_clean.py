@@ -1,7 +1,7 @@
 """Cleaning rules, English and Chinese, as (input, expected) tables."""
 import pytest
 
-from fairseq_ext.prep.clean import ScriptConverter, clean_en, clean_zh, for_reference
+from fairseq_ext.prep.clean import ScriptConverter, clean_en, clean_zh, for_reference, has_cjk, mostly_cjk
 
 EN_CASES = [
     ("(Laughter) So we did it.", "So we did it."),
@@ -87,3 +87,17 @@ def test_script_conversion(script, raw, expected):
 
 def test_reference_lines_keep_everything_but_line_breaks():
     assert for_reference("（鼓掌） 好的，\u2028谢谢\r") == "（鼓掌） 好的， 谢谢 "
+
+
+@pytest.mark.parametrize("line,has,mostly", [
+    ("The cat sees a fish.", False, False),
+    ("", False, False),
+    ("猫看见一条鱼。", True, True),
+    ("我们用API来做", True, True),            # 5 of 8 characters
+    ("I like 北京 a lot", True, False),       # 2 of 11
+    ("GPU和CPU", True, False),                # 1 of 7
+    ("東京に行きます", True, True),             # Japanese kana count as CJK
+    ("ＤＮＡ。", False, False),               # full-width forms and punctuation are not characters
+])
+def test_cjk_script_checks(line, has, mostly):
+    assert (has_cjk(line), mostly_cjk(line)) == (has, mostly)

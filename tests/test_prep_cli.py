@@ -1,5 +1,6 @@
-"""scripts/prepare_data.py end to end on a toy corpus: layout and manifest, caching, bad input,
-CRLF / TSV input, and kill -9 followed by a resumed run."""
+"""scripts/prepare_data.py end to end on a toy corpus: layout and manifest, caching, bad input and
+bad option values (refused, nothing changed), CRLF / TSV input, and kill -9 followed by a
+resumed run."""
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import pytest
 from fairseq.data import Dictionary, data_utils
 
 from conftest import REPO, cli
+from fairseq_ext.names import is_plain_name
 from prep_toy import run_prepare, snapshot, toy_args, write_toy_corpus
 
 
@@ -145,7 +147,33 @@ BAD_INPUTS = {
     "bad tsv line": (lambda raw: (raw / "cmn.txt").write_text("Hi.\t嗨。\tCC-BY\nWe try. 我们来试试。\tCC-BY\n"),
                      ["--test", "{raw}/cmn.txt"], r"{raw}/cmn.txt:2: expected 3 tab-separated fields \(en, zh\[, "
                      r"attribution\]\), found 2"),
+    "mono is a directory": (lambda raw: (raw / "monodir").mkdir(), ["--mono", "{raw}/monodir"],
+                            r"{raw}/monodir: is a directory, not a file \(expected a Chinese text file"),
+    "train is a directory": (lambda raw: (raw / "pairs").mkdir(), ["--train", "{raw}/pairs"],
+                             r"{raw}/pairs: is a directory, not a file \(expected {raw}/pairs.en and"),
+    "blank test set": (lambda raw: (raw / "test.en").write_bytes(b"\n" * 60), [],
+                       r"test: 60 of 60 pairs of {raw}/test.en, {raw}/test.zh have a blank side after cleaning "
+                       r"\(en 60, zh 0\); a test set needs text on both sides"),
+    "valid set of asides": (lambda raw: _corrupt_lines(raw, "valid.zh", range(1, 41), "（鼓掌）".encode()), [],
+                            r"valid: 40 of 60 pairs of {raw}/valid.en, {raw}/valid.zh have a blank side after "
+                            r"cleaning \(en 0, zh 40\)"),
+    "train is the test set": (lambda raw: [shutil.copy(raw / f"test.{lang}", raw / f"train.{lang}")
+                                           for lang in ("en", "zh")],
+                              [], r"train: all 60 pairs of {raw}/train.en, {raw}/train.zh were dropped by the filters "
+                              r"\(leak_test 60\); nothing left to train on; sentences "
+                              r"of valid or test are never trained on"),
+    # the clean step is rebuilt (a changed train file) and staged before sentencepiece refuses
+    "vocabulary below the required characters": (
+        lambda raw: (raw / "train.en").write_bytes((raw / "train.en").read_bytes().replace(b"cat", b"kitten")),
+        ["--vocab-size", "20"], r"sentencepiece training on clean/train.{{en,zh}} failed: --vocab-size 20 is smaller "
+        r"than the (\d+) pieces this training text needs \(\d+ characters to cover at --character-coverage 0.9995, "
+        r"plus 4 reserved\); raise --vocab-size to at least \1 or lower --character-coverage"),
 }
+
+
+def _corrupt_lines(raw: Path, name: str, numbers, data: bytes) -> None:
+    for number in numbers:
+        _corrupt(raw, name, number, data)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
@@ -155,28 +183,73 @@ def test_bad_input_fails_clearly_and_changes_nothing(toy, tmp_path, case):
     shutil.copytree(toy.raw, raw)
     make_bad(raw)
     data = copy_prepared(toy, tmp_path)
-    before = snapshot(data / "local")
+    before = snapshot(data / "local", hidden=True)  # published files and the step records
     code, out, err = run_prepare(toy_args(raw, data, *[a.format(raw=raw) for a in extra]))
     assert code == 1
-    assert re.search(message.format(raw=re.escape(str(raw))), err), err
+    errors = [line for line in err.splitlines() if line.startswith("prepare_data.py: error:")]
+    assert len(errors) == 1 and re.search(message.format(raw=re.escape(str(raw))), errors[0]), err
     assert "nothing published" in err
-    assert snapshot(data / "local") == before
+    assert snapshot(data / "local", hidden=True) == before
     assert not (data / "local" / ".staging").exists()
 
 
-@pytest.mark.parametrize("option,value", [("--zh-script", "klingon"), ("--spm-type", "wordpiece"),
-                                          ("--vocab-size", "0"), ("--corpus", "wmt")])
-def test_unknown_option_value_is_refused(toy, tmp_path, option, value):
+NOT_A_PLAIN_NAME = "must be a plain folder name (letters, digits and . _ + -; not starting with '.', no '..'), got "
+BAD_OPTION_VALUES = [
+    ("--corpus", "wmt", "invalid choice: 'wmt'"),
+    ("--zh-script", "klingon", "invalid choice: 'klingon'"),
+    ("--spm-type", "wordpiece", "invalid choice: 'wordpiece'"),
+    ("--vocab-size", "0", "must be >= 5, got 0"),
+    ("--vocab-size", "4", "must be >= 5, got 4"),
+    ("--vocab-size", "8k", "expected an integer, got '8k'"),
+    ("--max-ratio", "nan", "must be a finite number, got 'nan'"),
+    ("--max-ratio", "inf", "must be a finite number, got 'inf'"),
+    ("--max-ratio", "-2", "must be >= 1, got -2.0"),
+    ("--max-ratio", "0", "must be >= 1, got 0.0"),
+    ("--valid-ratio", "nan", "must be a finite number, got 'nan'"),
+    ("--valid-ratio", "0", "must be between 0 and 1 (exclusive), got 0.0"),
+    ("--character-coverage", "inf", "must be a finite number, got 'inf'"),
+    ("--character-coverage", "0", "must be in (0, 1], got 0.0"),
+    ("--min-len", "0", "must be >= 1, got 0"),
+    ("--max-len", "-1", "must be >= 1, got -1"),
+    ("--spm-sample", "-1", "must be >= 0, got -1"),
+    ("--spm-threads", "0", "must be >= 1, got 0"),
+    ("--workers", "0", "must be >= 1, got 0"),
+    ("--seed", "-1", "must be in [0, 4294967295], got -1"),
+    ("--seed", "4294967296", "must be in [0, 4294967295], got 4294967296"),
+    ("--name", "", NOT_A_PLAIN_NAME + "''"),
+    ("--name", "../elsewhere", NOT_A_PLAIN_NAME + "'../elsewhere'"),
+    ("--name", "..", NOT_A_PLAIN_NAME + "'..'"),
+    ("--name", "a/b", NOT_A_PLAIN_NAME + "'a/b'"),
+    ("--name", "a\\b", NOT_A_PLAIN_NAME + "'a\\\\b'"),
+    ("--name", ".hidden", NOT_A_PLAIN_NAME + "'.hidden'"),
+    ("--name", "my corpus", NOT_A_PLAIN_NAME + "'my corpus'"),
+    ("--name", "mine\n", NOT_A_PLAIN_NAME + "'mine\\n'"),
+    ("--name", "_mine", NOT_A_PLAIN_NAME + "'_mine'"),
+    ("--name", "mine..old", NOT_A_PLAIN_NAME + "'mine..old'"),
+]
+
+
+@pytest.mark.parametrize("name,plain", [("mine", True), ("ted-lowres", True), ("my_corpus.v2+bt", True),
+                                        ("2023", True), ("", False), (".", False), ("..", False), ("a..b", False),
+                                        (".mine", False), ("-mine", False), ("a/b", False), ("a b", False),
+                                        ("mine\t", False), ("语料", False)])
+def test_plain_name(name, plain):
+    assert is_plain_name(name) is plain
+
+
+@pytest.mark.parametrize("option,value,message", BAD_OPTION_VALUES)
+def test_bad_option_value_is_refused_at_parsing(toy, tmp_path, option, value, message):
     data = copy_prepared(toy, tmp_path)
-    before = snapshot(data / "local", hidden=True)
+    before, entries = snapshot(data, hidden=True), sorted(tmp_path.iterdir())
     args = toy_args(toy.raw, data)
     if option in args:
         args[args.index(option) + 1] = value
     else:
         args += [option, value]
     code, _, err = run_prepare(args)
-    assert code == 2 and option in err and value in err
-    assert snapshot(data / "local", hidden=True) == before
+    assert code == 2
+    assert err.splitlines()[-1].startswith(f"prepare_data.py: error: argument {option}: {message}"), err
+    assert snapshot(data, hidden=True) == before and sorted(tmp_path.iterdir()) == entries
 
 
 def test_crlf_bom_and_tsv_inputs_give_the_same_corpus(toy, tmp_path):
@@ -222,8 +295,8 @@ def test_kill_9_then_rerun_gives_identical_outputs(toy, tmp_path):
     data = tmp_path / "data"
     corpus = data / "local"
     kill_points = {
-        # sentencepiece is recorded: the run is encoding (or just past it)
-        "encoding": lambda: (corpus / ".prep-state" / "spm.json").exists(),
+        # sentencepiece is recorded (staged): the run is encoding (or just past it)
+        "encoding": lambda: (corpus / ".staging" / ".prep-state" / "spm.json").exists(),
         # fairseq-preprocess is running in the binarize step's temporary directory
         "binarization": lambda: any((corpus / ".staging").glob(".tmp-binarize-*/bin-inputs")),
     }
@@ -239,4 +312,23 @@ def test_kill_9_then_rerun_gives_identical_outputs(toy, tmp_path):
     assert code == 0, err
     assert "spm: up to date" in err  # steps finished before the kills were not redone
     assert snapshot(corpus) == snapshot(toy.corpus)
+    assert not (corpus / ".staging").exists()
+
+
+def test_killed_run_with_other_options_is_not_published_by_the_next_run(toy, tmp_path):
+    """A run killed after staging its own sentencepiece model, then the original options again:
+    the published steps are up to date and the killed run's staged files are dropped, not
+    renamed over them."""
+    data = copy_prepared(toy, tmp_path)
+    corpus = data / "local"
+    before = snapshot(corpus, hidden=True)
+    proc = _start_cli(toy_args(toy.raw, data, "--vocab-size", "90"))
+    _wait_for(proc, lambda: (corpus / ".staging" / ".prep-state" / "spm.json").exists(), "the staged spm record")
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    assert snapshot(corpus) == snapshot(toy.corpus)  # nothing published by the killed run
+    code, out, err = run_prepare(toy_args(toy.raw, data, "--stats-json", tmp_path / "stats.json"))
+    assert code == 0, err
+    assert steps_built(tmp_path / "stats.json") == set()
+    assert snapshot(corpus, hidden=True) == before
     assert not (corpus / ".staging").exists()

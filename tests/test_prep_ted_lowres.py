@@ -22,12 +22,25 @@ def read(path) -> list:
 
 
 @pytest.fixture(scope="module")
-def ted_lowres(tmp_path_factory):
+def prepared(tmp_path_factory):
+    """(corpus folder, the run's stderr)."""
     data = tmp_path_factory.mktemp("ted_lowres")
     code, out, err = run_prepare(["--corpus", "ted-lowres", "--data-dir", data, "--shared-data", SHARED_DATA,
                                   "--spm-type", "bpe", "--workers", "2"])
     assert code == 0, err
-    return data / "ted-lowres"
+    return data / "ted-lowres", err
+
+
+@pytest.fixture(scope="module")
+def ted_lowres(prepared):
+    return prepared[0]
+
+
+@requires_shared_data
+def test_real_corpora_give_no_warning_or_notice(prepared):
+    """Their blank and wrong-script lines (a few per thousand) stay below the warning threshold."""
+    _, err = prepared
+    assert not [line for line in err.splitlines() if line.startswith(("[prep] warning", "[prep] notice"))]
 
 
 @requires_shared_data

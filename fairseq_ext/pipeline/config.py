@@ -20,10 +20,11 @@ import copy
 import difflib
 import hashlib
 import json
-import re
 from pathlib import Path
 
 import yaml
+
+from fairseq_ext.names import PLAIN_NAME_RULE, is_plain_name
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "configs"
@@ -34,8 +35,6 @@ OPTION_SECTIONS = ("prepare", "train", "generate")
 SETTINGS = {"device": None, "precision": None, "threads": None, "verbose": None, "plots": None,
             "rung": None, "average": ("last",)}
 FILE_ONLY_KEYS = ("inherit", "corpora")
-# corpus, rung and run names become folder names under data/ and runs/: plain names only
-PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
 class ConfigError(ValueError):
@@ -44,9 +43,8 @@ class ConfigError(ValueError):
 
 def check_name(name, what: str) -> str:
     """``name`` if it is a plain folder name (no path separator, no ``..``, no leading dot), else ConfigError."""
-    if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name) or ".." in name:
-        raise ConfigError(f"{what} must be a plain name (letters, digits, . _ + -; no '/', no '..', "
-                          f"not starting with '.'), got {name!r}")
+    if not is_plain_name(name):
+        raise ConfigError(f"{what} must be a plain folder name ({PLAIN_NAME_RULE}), got {name!r}")
     return name
 
 

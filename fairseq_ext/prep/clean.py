@@ -104,6 +104,15 @@ def _to_full(match) -> str:
     return _TO_FULL[match.group()]
 
 
+def has_cjk(line: str) -> bool:
+    return _HAS_CJK.search(line) is not None
+
+
+def mostly_cjk(line: str) -> bool:
+    """More than half of the non-space characters are Chinese (or Japanese) characters."""
+    return 2 * len(_HAS_CJK.findall(line)) > len(line) - line.count(" ")
+
+
 class ScriptConverter:
     """OpenCC conversion for ``--zh-script``; ``keep`` is the identity."""
 

@@ -1,10 +1,12 @@
 """Command line of scripts/prepare_data.py: build ``data/<name>/`` for one corpus."""
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
 
+from fairseq_ext.names import PLAIN_NAME_RULE, is_plain_name
 from fairseq_ext.prep import clean, sources, spm
 from fairseq_ext.prep.errors import PrepError
 from fairseq_ext.prep.files import atomic_write_json
@@ -21,34 +23,65 @@ DEFAULTS = {
 # Per-corpus defaults, overridden by the command line. HW5's TED2020 references are Traditional
 # (Taiwan) while its monolingual corpus is Simplified; the demo grammar has ~1,300 word types.
 CORPUS_DEFAULTS = {"ted2020": {"zh_script": "tw"}, "demo": {"vocab_size": 1000}}
+# sentencepiece's random generator takes an unsigned 32-bit seed
+SEED_MAX = 2**32 - 1
 
 
-def _positive_int(text):
-    value = int(text)
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _int_in(low: int, high: int = None):
+    """An integer option in [low, high] (no upper bound when high is None)."""
+    def parse(text):
+        value = _integer(text)
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f"must be >= {low}, got {value}" if high is None else f"must be in [{low}, {high}], got {value}")
+        return value
+    return parse
+
+
+def _finite(text: str) -> float:
+    """A float that can be written to manifest.json (JSON has no NaN or infinity)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _ratio(text):
+    value = _finite(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
 
 
-def _non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 def _fraction(text):
-    value = float(text)
+    value = _finite(text)
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {value}")
     return value
 
 
 def _coverage(text):
-    value = float(text)
+    value = _finite(text)
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
     return value
+
+
+def _folder_name(text: str) -> str:
+    if not is_plain_name(text):
+        raise argparse.ArgumentTypeError(
+            f"must be a plain folder name ({PLAIN_NAME_RULE}), got {text!r}")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Re-running with the same inputs and options does nothing.")
     p.add_argument("--corpus", required=True, choices=sources.CORPORA)
     p.add_argument("--data-dir", type=Path, default=REPO / "data", help="parent of the corpus folder (%(default)s)")
-    p.add_argument("--name", help="corpus folder name (default: the corpus)")
+    p.add_argument("--name", type=_folder_name, help="corpus folder name (default: the corpus)")
     g = p.add_argument_group("local corpus roles (--corpus local; each repeatable, concatenated in order)")
     g.add_argument("--train", action="append", default=[], metavar="SRC",
                    help="PREFIX (PREFIX.en + PREFIX.zh) or a tab-separated file en<TAB>zh[<TAB>attribution]")
@@ -77,22 +110,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="convert Chinese with OpenCC: tw = s2twp, cn = t2s (default: keep; ted2020: tw)")
     g.add_argument("--zh-punct", choices=clean.ZH_PUNCT_STYLES,
                    help="Chinese punctuation next to Chinese text: full-width (default) or half-width as in HW5")
-    g.add_argument("--min-len", type=_positive_int, help="min English words / Chinese characters (1)")
-    g.add_argument("--max-len", type=_positive_int, help="max English words / Chinese characters (250)")
-    g.add_argument("--max-ratio", type=float, help="max length ratio between the sides (9)")
+    g.add_argument("--min-len", type=_int_in(1), help="min English words / Chinese characters (1)")
+    g.add_argument("--max-len", type=_int_in(1), help="max English words / Chinese characters (250)")
+    g.add_argument("--max-ratio", type=_ratio, help="max length ratio between the sides (9)")
     g.add_argument("--valid-ratio", type=_fraction, help="share of train split off as valid when the source "
                                                          "has no valid set (0.01)")
-    g.add_argument("--seed", type=int, help="seed of the valid split, spm sampling, demo generator (1)")
+    g.add_argument("--seed", type=_int_in(0, SEED_MAX),
+                   help="seed of the valid split, spm sampling, demo generator (1)")
     g = p.add_argument_group("sentencepiece")
     g.add_argument("--spm-type", choices=spm.SPM_TYPES, help="model type (unigram)")
-    g.add_argument("--vocab-size", type=_positive_int, help="joint vocabulary size (8000; demo: 1000)")
+    g.add_argument("--vocab-size", type=_int_in(spm.MIN_VOCAB_SIZE),
+                   help="joint vocabulary size, lowered with a notice when the training text is too small for it "
+                        "(8000; demo: 1000)")
     g.add_argument("--character-coverage", type=_coverage, help="share of characters the model covers (0.9995)")
-    g.add_argument("--spm-sample", type=_non_negative_int,
+    g.add_argument("--spm-sample", type=_int_in(0),
                    help="train sentencepiece on at most this many lines per language, seeded sample; 0 = all (100000)")
-    g.add_argument("--spm-threads", type=_positive_int,
+    g.add_argument("--spm-threads", type=_int_in(1),
                    help="sentencepiece training threads; part of the model, as unigram results depend on it (2)")
     g = p.add_argument_group("execution (never changes outputs)")
-    g.add_argument("--workers", type=_positive_int, default=min(os.cpu_count() or 1, 8),
+    g.add_argument("--workers", type=_int_in(1), default=min(os.cpu_count() or 1, 8),
                    help="processes for cleaning, threads for encoding, fairseq-preprocess workers (%(default)s)")
     g.add_argument("--stats-json", type=Path, help="write this run's per-stage wall and CPU seconds to this file")
     return p
@@ -110,13 +146,9 @@ def options_from_args(args, parser) -> Options:
     for key in DEFAULTS:
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
-    if settings["max_ratio"] < 1:
-        parser.error(f"--max-ratio must be >= 1, got {settings['max_ratio']}")
     if settings["min_len"] > settings["max_len"]:
         parser.error(f"--min-len {settings['min_len']} is above --max-len {settings['max_len']}")
-    name = args.name or args.corpus
-    if not name or "/" in name or name.startswith("."):
-        parser.error(f"--name must be a plain folder name, got {name!r}")
+    name = args.corpus if args.name is None else args.name
     return Options(corpus=args.corpus, name=name, data_dir=args.data_dir, workers=args.workers,
                    train=args.train, valid=args.valid, test=args.test, mono=args.mono,
                    shared_data=args.shared_data, mirror_url=args.mirror_url,

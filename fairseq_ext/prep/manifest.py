@@ -1,8 +1,9 @@
 """``manifest.json``: what went into a prepared corpus and what came out.
 
 Sources with sha256 and line counts, every option, kept/dropped counts per filter and
-reason, the sentencepiece model's hash and trainer options, the dictionary, the sha256 of
-every output, the step keys, tool versions. ``hash`` is a sha256 over the content-defining
+reason (with blank and wrong-script line counts), the sentencepiece model's hash, trainer
+options and vocabulary size (requested and used), the dictionary, the sha256 of every
+output, the step keys, tool versions. ``hash`` is a sha256 over the content-defining
 parts (options, source hashes, output hashes): the run scripts record it as the corpus hash.
 No timings or timestamps, so an interrupted and resumed run writes the same bytes.
 """
@@ -48,8 +49,6 @@ def build(opts, source_files: dict, origin: dict, counts: dict, ws, spm_info: di
         **origin,
         "counts": counts,
         "spm": {"model_sha256": outputs["spm/spm.model"], **spm_info, "bt_tag": spm.BT_TAG,
-                "trainer_options": spm.trainer_options(opts.spm_type, opts.vocab_size, opts.character_coverage,
-                                                       opts.spm_threads),
                 "sample_per_language": opts.spm_sample, "trained_on": ["clean/train.en", "clean/train.zh"]},
         "dictionary": {"path": "bin/dict.en.txt", "sha256": outputs["bin/dict.en.txt"], **dict_info},
         "outputs": dict(sorted(outputs.items())),

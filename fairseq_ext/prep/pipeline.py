@@ -106,9 +106,16 @@ class Outcome:
 
 
 def prepare(opts: Options, log=print) -> Outcome:
+    """Build or update ``opts.root``. On failure nothing is published and what the run staged
+    is removed; an interrupted run (a kill, Ctrl-C) keeps it for the next one to resume."""
     opts.root.mkdir(parents=True, exist_ok=True)
     with locked(opts.root):
-        return _prepare_locked(opts, log)
+        ws = Workspace(opts.root)
+        try:
+            return _prepare_locked(ws, opts, log)
+        except Exception:
+            ws.discard_staging()
+            raise
 
 
 class _Laps:
@@ -125,23 +132,20 @@ class _Laps:
         self._last = now
 
 
-def _prepare_locked(opts: Options, log) -> Outcome:
-    ws = Workspace(opts.root)
+def _prepare_locked(ws: Workspace, opts: Options, log) -> Outcome:
     ws.remove_abandoned()
     lap = _Laps()
     spec, origin = _resolve_sources(ws, opts, log)
     lap("sources")
     source_files, counts, clean_files = _clean_steps(ws, opts, spec, lap, log)
+    for line in clean_step.warning_lines(counts, source_files):
+        log(f"[prep] warning: {line}")
     trained = _subword_steps(ws, opts, clean_files, lap, log)
+    notice = spm.vocab_notice(trained.info)
+    if notice:
+        log(f"[prep] notice: {notice}")
     dict_info = _binarize_steps(ws, opts, "clean/mono.zh" in clean_files, log)
     lap("binarize")
-
-    steps = {"clean-parallel", "spm", "dictionary", "binarize", *(f"encode-{Path(r).name}" for r in clean_files)}
-    if "clean/mono.zh" in clean_files:
-        steps |= {"clean-mono", "binarize-mono"}
-    if opts.corpus in ("demo", "ted2020"):
-        steps.add("source")
-    ws.forget_other_steps(steps)
 
     outputs = ws.results_by_output()
     content = manifest.build(opts, source_files, origin, counts, ws, trained.info, dict_info, outputs)

@@ -76,20 +76,26 @@ class Parallel:
 
 def parallel_source(arg: str) -> ParallelSource:
     path = Path(arg)
+    expected = f"expected {arg}.en and {arg}.zh, or a tab-separated file {arg}"
     if path.is_file():
         return ParallelSource(tsv=path)
     if Path(f"{arg}.en").exists() or Path(f"{arg}.zh").exists():
         return ParallelSource.pair(path)
-    raise PrepError(f"{arg}: file not found (expected {arg}.en and {arg}.zh, or a tab-separated file {arg})")
+    if path.is_dir():
+        raise PrepError(f"{arg}: is a directory, not a file ({expected})")
+    raise PrepError(f"{arg}: file not found ({expected})")
 
 
 def mono_source(arg: str) -> Path:
     path = Path(arg)
+    expected = f"expected a Chinese text file {arg} or {arg}.zh"
     if path.is_file():
         return path
     if Path(f"{arg}.zh").is_file():
         return Path(f"{arg}.zh")
-    raise PrepError(f"{arg}: file not found (expected a Chinese text file {arg} or {arg}.zh)")
+    if path.is_dir():
+        raise PrepError(f"{arg}: is a directory, not a file ({expected})")
+    raise PrepError(f"{arg}: file not found ({expected})")
 
 
 def load_parallel(sources: list) -> Parallel:

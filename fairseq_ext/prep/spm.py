@@ -4,17 +4,31 @@ Training reads a seeded sample of at most ``sample`` lines per language (all of 
 corpora that size) through ``sentence_iterator`` and writes the model through
 ``model_writer``, so the model bytes name no temporary path and the same inputs give the
 same model. sentencepiece's unigram EM depends on its thread count, so that count is a
-model option of its own (``--spm-threads``), not ``--workers``.
+model option of its own (``--spm-threads``), not ``--workers``. A vocabulary size larger than
+the text allows is lowered to the largest one sentencepiece accepts (a small corpus at the
+default size still prepares); the sizes requested and used are recorded.
 """
 import io
 import random
+import re
 from pathlib import Path
 
 from fairseq_ext.prep.errors import PrepError
 from fairseq_ext.prep.files import atomic_write_bytes, atomic_write_lines
 
 BT_TAG = "<BT>"
+# pieces every model has besides the characters and subwords of the text
+RESERVED_PIECES = ("<unk>", "<s>", "</s>", BT_TAG)
+MIN_VOCAB_SIZE = len(RESERVED_PIECES) + 1
 SPM_TYPES = ("unigram", "bpe")
+# sentencepiece's refusals of a vocabulary size: too large for the text (it states the largest
+# it accepts), or too small for the characters --character-coverage requires (pieces needed,
+# reserved ones included)
+_TOO_LARGE = re.compile(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)")
+_TOO_SMALL = re.compile(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)")
+# A retry at the largest accepted size succeeds at once on every corpus tried; the bound only
+# stops a loop should sentencepiece keep lowering its maximum.
+VOCAB_RETRIES = 3
 # Unigram seed vocabulary and EM sub-iterations below sentencepiece's defaults (1M, 2):
 # training is ~3x faster and the held-out segmentation length changes by <1 % (measured on
 # the TED data with vocab 8000).
@@ -45,26 +59,60 @@ def trainer_options(model_type: str, vocab_size: int, character_coverage: float,
     return options
 
 
+def _train_model(sentences: list, options: dict, seed: int) -> tuple:
+    """(model bytes, the options it was trained with). A vocabulary too large for the text is
+    lowered to the largest size sentencepiece accepts; any other refusal is a PrepError."""
+    import sentencepiece as spm
+
+    failure = "sentencepiece training on clean/train.{en,zh} failed"
+    for _ in range(VOCAB_RETRIES + 1):
+        spm.set_random_generator_seed(seed)
+        model = io.BytesIO()
+        try:
+            spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=model,
+                                           minloglevel=2, **options)
+            return model.getvalue(), options
+        except RuntimeError as err:
+            too_large, too_small = _TOO_LARGE.search(str(err)), _TOO_SMALL.search(str(err))
+            if too_small:
+                needed = int(too_small.group(2))
+                raise PrepError(
+                    f"{failure}: --vocab-size {options['vocab_size']} is smaller than the {needed} pieces this "
+                    f"training text needs ({needed - len(RESERVED_PIECES)} characters to cover at "
+                    f"--character-coverage {options['character_coverage']}, plus {len(RESERVED_PIECES)} "
+                    f"reserved); raise --vocab-size to at least {needed} or lower --character-coverage") from None
+            if not too_large:
+                raise PrepError(f"{failure}: {err}") from None
+            options = {**options, "vocab_size": int(too_large.group(2))}
+    raise PrepError(f"{failure}: sentencepiece kept lowering the largest vocabulary it accepts; "
+                    f"set --vocab-size {options['vocab_size']} or lower")
+
+
 def train(train_en: list, train_zh: list, out_dir: Path, options: dict, sample: int, seed: int) -> dict:
-    """Write ``spm.model`` and ``spm.vocab`` under ``out_dir``; return what went into them."""
+    """Write ``spm.model`` and ``spm.vocab`` under ``out_dir``; return what went into them,
+    including the vocabulary size used (below ``options``' when the text is too small for it)."""
     import sentencepiece as spm
 
     sentences = sample_lines(train_en, sample, seed) + sample_lines(train_zh, sample, seed + 1)
-    spm.set_random_generator_seed(seed)
-    model = io.BytesIO()
-    try:
-        spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=model,
-                                       minloglevel=2, **options)
-    except RuntimeError as err:
-        hint = " (lower --vocab-size for a corpus this small)" if "vocab_size" in str(err).lower() else ""
-        raise PrepError(f"sentencepiece training on clean/train.{{en,zh}} failed: {err}{hint}") from None
-    atomic_write_bytes(out_dir / "spm.model", model.getvalue())
-    processor = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    model_bytes, used = _train_model(sentences, options, seed)
+    atomic_write_bytes(out_dir / "spm.model", model_bytes)
+    processor = spm.SentencePieceProcessor(model_proto=model_bytes)
     atomic_write_lines(out_dir / "spm.vocab", (
         f"{processor.id_to_piece(i)}\t{processor.get_score(i):g}" for i in range(processor.get_piece_size())))
     if processor.piece_to_id(BT_TAG) == processor.unk_id():
         raise PrepError(f"sentencepiece model lacks the reserved symbol {BT_TAG}")
-    return {"trained_on_sentences": len(sentences), "pieces": processor.get_piece_size()}
+    return {"trained_on_sentences": len(sentences), "pieces": processor.get_piece_size(),
+            "vocab_size": {"requested": options["vocab_size"], "used": used["vocab_size"]},
+            "trainer_options": used}
+
+
+def vocab_notice(info: dict):
+    """The notice line for a vocabulary size lowered to fit the text, or None."""
+    sizes = info["vocab_size"]
+    if sizes["used"] == sizes["requested"]:
+        return None
+    return (f"--vocab-size {sizes['requested']:,} is more than sentencepiece can build from this training text; "
+            f"using {sizes['used']:,}, the largest it accepts")
 
 
 def encode_file(model_path: Path, lines: list, out_path: Path, threads: int, progress=None) -> None:

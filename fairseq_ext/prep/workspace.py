@@ -2,12 +2,14 @@
 
 A step has a key (a hash of its options, the hashes of its inputs and the source of the
 code that builds it). A built step's files go to ``.staging/`` (each written to a
-temporary directory first, then renamed) and a record ``.prep-state/<step>.json`` stores
-its key and the sha256 of each output. Nothing under the corpus directory itself changes
-until every step has succeeded; then staged files are renamed into place and
-``manifest.json`` is written last. A run killed at any point leaves complete records only
-for complete steps, so the next run rebuilds exactly the rest and ends with the same bytes.
-A step whose key matches its record and whose outputs are present (staged or published)
+temporary directory first, then renamed) with a record ``.staging/.prep-state/<step>.json``
+of its key and the sha256 of each output. Nothing under the corpus directory itself changes
+until every step has succeeded; then staged files and records are renamed into place
+(records under ``.prep-state/``) and ``manifest.json`` is written last. A run killed at any
+point leaves complete records only for complete steps, so the next run rebuilds exactly the
+rest and ends with the same bytes. A run that fails (bad input, a tool's error) removes
+``.staging/``: the published files and records stay as they were. A step whose key matches
+its record (staged, else published) and whose outputs are present (staged or published)
 with the recorded hashes is skipped.
 """
 import fcntl
@@ -78,8 +80,13 @@ class Workspace:
                 return True
         return False
 
-    def _record_path(self, name: str) -> Path:
-        return self.root / STATE / f"{name}.json"
+    def _drop_staged(self, name: str) -> None:
+        """Remove a step's staged record and the staged outputs it lists."""
+        path = self.staging / STATE / f"{name}.json"
+        if path.is_file():
+            for rel in read_json(path)["outputs"]:
+                (self.staging / rel).unlink(missing_ok=True)
+            path.unlink()
 
     def step(self, name: str, key_parts: dict, build, log=print) -> StepResult:
         """Run ``build(tmp_dir) -> info`` unless an identical step is already done.
@@ -87,14 +94,21 @@ class Workspace:
         ``build`` writes its outputs under ``tmp_dir`` using their final relative paths.
         """
         key = sha256_json({"step": name, **key_parts})
-        record_path = self._record_path(name)
-        record = read_json(record_path) if record_path.is_file() else None
-        if record and record.get("key") == key and all(
-                self._available(rel, sha) for rel, sha in record["outputs"].items()):
-            result = StepResult(name, key, record["outputs"], record.get("info", {}), built=False)
-            log(f"[prep] {name}: up to date")
-            self.results[name] = result
-            return result
+        for staged in (True, False):
+            path = (self.staging if staged else self.root) / STATE / f"{name}.json"
+            record = read_json(path) if path.is_file() else None
+            if record and record.get("key") == key and all(
+                    self._available(rel, sha) for rel, sha in record["outputs"].items()):
+                for rel, sha in record["outputs"].items():
+                    leftover = self.staging / rel  # of a build killed before writing its record
+                    if leftover.is_file() and self._hash(leftover) != sha:
+                        leftover.unlink()
+                result = StepResult(name, key, record["outputs"], record.get("info", {}), built=False)
+                log(f"[prep] {name}: up to date")
+                self.results[name] = result
+                return result
+            if staged:  # a killed run's build of this step with other inputs: never to be published
+                self._drop_staged(name)
         start = time.time()
         # per-process name: a child of a killed run (a fairseq-preprocess worker) that is still
         # finishing can only write into its own, abandoned directory
@@ -114,10 +128,7 @@ class Workspace:
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, dest)
         shutil.rmtree(tmp)
-        if record:  # staged leftovers of an older build of this step must not get published
-            for rel in set(record["outputs"]) - set(outputs):
-                (self.staging / rel).unlink(missing_ok=True)
-        atomic_write_json(record_path, {"key": key, "outputs": outputs, "info": info})
+        atomic_write_json(self.staging / STATE / f"{name}.json", {"key": key, "outputs": outputs, "info": info})
         result = StepResult(name, key, outputs, info, built=True, seconds=time.time() - start)
         log(f"[prep] {name}: built in {result.seconds:.1f} s")
         self.results[name] = result
@@ -135,9 +146,15 @@ class Workspace:
         except OSError:
             pass  # absent, or holds staged outputs of finished steps
 
+    def discard_staging(self) -> None:
+        """After a failed run: drop everything it (or a killed run before it) staged."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+
     def publish(self, previous_outputs: list) -> int:
-        """Rename every staged output into place; remove published files of the previous
-        manifest that no step produces any more. Returns the number of files moved."""
+        """Rename every staged output, then every staged record, into place; remove published
+        files of the previous manifest that no step produces any more, and the records of steps
+        this run did not have (e.g. mono steps after --mono is removed). Returns the number of
+        files moved."""
         moved = 0
         for rel in sorted(self.results_by_output()):
             staged = self.staging / rel
@@ -146,19 +163,21 @@ class Workspace:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staged, dest)
                 moved += 1
+        state = self.root / STATE
+        state.mkdir(exist_ok=True)
+        for name in sorted(self.results):
+            staged = self.staging / STATE / f"{name}.json"
+            if staged.exists():
+                os.replace(staged, state / staged.name)
+        for path in state.glob("*.json"):
+            if path.stem not in self.results:
+                path.unlink()
         current = self.results_by_output()
         for rel in previous_outputs:
             if rel not in current:
                 (self.root / rel).unlink(missing_ok=True)
         shutil.rmtree(self.staging, ignore_errors=True)
         return moved
-
-    def forget_other_steps(self, keep: set) -> None:
-        """Drop records of steps this corpus no longer has (e.g. mono steps after --mono is removed)."""
-        state = self.root / STATE
-        for path in state.glob("*.json") if state.is_dir() else ():
-            if path.stem not in keep:
-                path.unlink()
 
 
 @contextmanager
