@@ -5,7 +5,7 @@
 This is exactly the console script (``fairseq_cli.train.cli_main`` /
 ``fairseq_cli.generate.cli_main``; no plugin unless the arguments say ``--user-dir``),
 plus :mod:`fairseq_ext.checkpoint_safety` (without its allow-list no fairseq checkpoint
-loads on torch >= 2.6; it changes nothing else), plus instruments that only observe:
+loads on torch >= 2.6; it also makes fairseq's checkpoint copies atomic, nothing else), plus instruments that only observe:
 
 - train: after every ``Trainer.train_step`` the wall and process-CPU clocks, the target
   tokens of the update and its logged loss (the interval between two consecutive updates

@@ -6,7 +6,7 @@ exactly that). Registration is idempotent, see :mod:`fairseq_ext._registry`.
 __version__ = "0.1.0"
 
 from fairseq_ext import _registry
-from fairseq_ext import checkpoint_safety  # noqa: F401  (allow-lists fairseq checkpoints for torch.load)
+from fairseq_ext import checkpoint_safety  # noqa: F401  (no checkpoint can run code; atomic checkpoint copies)
 from fairseq_ext import loader_shutdown  # noqa: F401  (clean exit when training stops mid-epoch)
 from fairseq_ext.criterions import label_smoothed_ce_fused  # noqa: F401
 from fairseq_ext.models import rnn_seq2seq  # noqa: F401

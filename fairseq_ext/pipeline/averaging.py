@@ -2,8 +2,10 @@
 
 fairseq's script is not part of the installed package and loads checkpoints with
 ``torch.load`` without the allow-list; ours loads with
-:func:`fairseq_ext.checkpoint_safety.safe_load` and writes a checkpoint that
-fairseq-generate / fairseq-interactive load like any other.
+:func:`fairseq_ext.checkpoint_safety.safe_load`, which refuses a checkpoint that could run
+code (an unknown pickle global, or a config string fairseq evaluates that is not a literal)
+before anything is written. The result loads in fairseq-generate / fairseq-interactive like
+any other checkpoint.
 """
 import os
 import re
