@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import fairseq_ext
+from fairseq_ext.checkpoint_safety import UnsafeCheckpointError
 from fairseq_ext.pipeline import config as config_mod
 from fairseq_ext.pipeline.config import ConfigError, check_name, config_hash, load_config, to_cli_args
 from fairseq_ext.pipeline.stages import (
@@ -248,7 +249,8 @@ class Pipeline:
             print(f"[pipeline] prepare: using the prepared corpus {self.data}", flush=True)
         else:
             print(f"[pipeline] prepare: corpus {self.corpus} -> {self.data}", flush=True)
-            run_logged(command, self.run_dir / "prepare.log", echo=self.verbose)
+            run_logged(command, self.run_dir / "prepare.log", echo=self.verbose,
+                       shown=r"^\[prep\] (warning|notice): ")
         manifest = self.data / "manifest.json"
         try:
             corpus_hash = json.loads(manifest.read_text(encoding="utf-8"))["hash"]
@@ -544,7 +546,7 @@ def execute(args, overrides: list, pipeline_class, tag: str, describe) -> int:
                 empty_run_dir(pipeline.run_dir, args.runs_dir)
                 print(f"[{tag}] --fresh: emptied {pipeline.run_dir}", flush=True)
             results = pipeline.run()
-    except (ConfigError, PipelineError, StageFailed, RuntimeError, FileNotFoundError) as err:
+    except (ConfigError, PipelineError, StageFailed, RuntimeError, FileNotFoundError, UnsafeCheckpointError) as err:
         print(f"[{tag}] error: {err}", file=sys.stderr, flush=True)
         return 1
     test = results["scores"]["test"]

@@ -103,11 +103,12 @@ def _die_with_parent(parent: int):
         os._exit(1)
 
 
-def run_logged(cmd, log_path: Path = None, echo=True, env=None, progress: Progress = None) -> None:
+def run_logged(cmd, log_path: Path = None, echo=True, env=None, progress: Progress = None,
+               shown: str = None) -> None:
     """Run a command, its output appended to ``log_path`` (and shown with ``echo``); StageFailed on a non-zero exit.
 
-    Without ``echo`` the user sees ``progress`` as a bar on a terminal, and on failure the
-    end of the output. SIGTERM and SIGINT to this process are passed on to the child, which
+    Without ``echo`` the user sees the lines matching ``shown`` (a regex: the tool's own
+    warnings), ``progress`` as a bar on a terminal, and on failure the end of the output. SIGTERM and SIGINT to this process are passed on to the child, which
     is waited for; a pipeline killed outright takes the child with it (Linux: parent-death
     signal), and the run lock stays held until the child has exited, so a restart never
     resumes beside an orphaned fairseq-train.
@@ -140,7 +141,7 @@ def run_logged(cmd, log_path: Path = None, echo=True, env=None, progress: Progre
     try:
         for line in proc.stdout:
             tail.append(line)
-            if echo:
+            if echo or (shown and re.search(shown, line)):
                 sys.stdout.write(line)
                 sys.stdout.flush()
             if log:
