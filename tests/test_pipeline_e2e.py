@@ -1,10 +1,12 @@
 """scripts/run_strong.sh end to end on a small generated corpus, killed mid-training and resumed.
 
-One module-scoped run (tiny architecture, a dozen updates) serves every test here:
-run 1 is killed with SIGKILL right after its first checkpoint, run 2 resumes and
-finishes, run 3 finds everything done. The corpus is the demo grammar at a small size,
-prepared as a ``local`` corpus.
+One module-scoped run (tiny architecture, a dozen updates) serves every test here: run 1's
+pipeline process alone is killed with SIGKILL right after the first checkpoint (its
+fairseq-train must die with it), its checkpoint_last.pt is then cut in half, run 2 resumes
+from the newest complete checkpoint and finishes, run 3 finds everything done. The corpus
+is the demo grammar at a small size, prepared as a ``local`` corpus.
 """
+import contextlib
 import json
 import os
 import re
@@ -54,10 +56,10 @@ def run(tmp_path_factory):
     run_dir = tmp / "runs" / "local" / "strong"
     args = _run_args(tmp, raw)
 
-    # run 1: killed (SIGKILL to the whole process group) right after the first checkpoint
+    # run 1: the pipeline (bash execs it: proc.pid) killed by SIGKILL right after the first checkpoint
     with open(tmp / "run1.out", "w") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
-    deadline = time.time() + 600
+    deadline, trainers = time.time() + 600, []
     saved = re.compile(rf"Saved checkpoint \S*checkpoint_1_{SAVE_EVERY}\.pt")
     try:
         while not ((run_dir / "train.log").exists() and saved.search((run_dir / "train.log").read_text())):
@@ -66,27 +68,57 @@ def run(tmp_path_factory):
                             + (tmp / "run1.out").read_text()[-3000:])
             if time.time() > deadline:
                 pytest.fail("no checkpoint within 600 s")
-            time.sleep(0.2)
+            time.sleep(0.1)
+        trainers = _children(proc.pid)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        proc.kill()
         proc.wait()
-    killed = {"train_marker": (run_dir / ".stages" / "train.json").exists(),
-              "updates": _updates(run_dir / "checkpoints" / "checkpoint_last.pt"),
-              "results": (run_dir / "results.json").exists()}
+    deadline = time.time() + 30
+    while any(_alive(pid) for pid in trainers) and time.time() < deadline:
+        time.sleep(0.1)
+    orphans = [pid for pid in trainers if _alive(pid)]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    last = run_dir / "checkpoints" / "checkpoint_last.pt"
+    killed = {"train_marker": (run_dir / ".stages" / "train.json").exists(), "updates": _updates(last),
+              "results": (run_dir / "results.json").exists(), "trainers": len(trainers), "orphans": orphans}
+    last.write_bytes(last.read_bytes()[:last.stat().st_size // 2])  # as a kill during a copy would leave it
 
     second = cli(*args)        # resumes and finishes
-    third = cli(*args)         # everything done: stages skipped
+    third = cli(*args, "--verbose")  # everything done: stages skipped; the tools' own output shown
     return {"tmp": tmp, "raw": raw, "dir": run_dir, "data": tmp / "data" / "local", "killed": killed,
             "second": second, "third": third, "args": args,
             "results": json.loads((run_dir / "results.json").read_text())}
+
+
+def _children(pid: int) -> list:
+    try:
+        return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _lines(path):
     return path.read_text(encoding="utf-8").split("\n")[:-1]
 
 
-def test_kill_then_rerun_resumes_from_the_last_checkpoint(run):
-    assert run["killed"] == {"train_marker": False, "updates": SAVE_EVERY, "results": False}
+def test_killing_the_pipeline_kills_its_trainer(run):
+    assert run["killed"]["trainers"] == 1 and run["killed"]["orphans"] == []
+
+
+def test_kill_then_rerun_resumes_from_the_newest_complete_checkpoint(run):
+    killed = {k: run["killed"][k] for k in ("train_marker", "updates", "results")}
+    assert killed == {"train_marker": False, "updates": SAVE_EVERY, "results": False}
+    assert (f"resume from checkpoint_1_{SAVE_EVERY}.pt (update {SAVE_EVERY}), the newest checkpoint that loads"
+            in run["second"].stdout)
+    assert (run["dir"] / "checkpoints" / "checkpoint_last.pt.broken").exists()
     log = (run["dir"] / "train.log").read_text()
     assert re.search(rf"Loaded checkpoint \S*checkpoint_last\.pt \(epoch 1 @ {SAVE_EVERY} updates\)", log)
     assert "resuming from" in run["second"].stdout
@@ -227,86 +259,17 @@ def test_a_second_pipeline_on_the_same_run_dir_is_refused(run):
     assert proc.returncode == 1 and "another pipeline (or a process it started) is still running" in proc.stderr
 
 
-def _children(pid: int) -> list:
-    try:
-        return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
-    except FileNotFoundError:
-        return []
+def test_a_prepared_corpus_is_used_by_name_without_its_files(run):
+    args = [a for a in run["args"] if not a.startswith("prepare.")]
+    proc = cli(*args, "--dry-run")
+    assert f"(prepared already: {run['data']})" in proc.stdout
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return open(f"/proc/{pid}/stat").read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def mine(run):
-    """A corpus prepared by hand with --name mine, trained by name; then its checkpoint_last.pt is cut
-    in half and a resumed run is killed (SIGKILL, the pipeline process alone) in mid-training."""
-    tmp, raw = run["tmp"], run["raw"]
-    cli("python", REPO / "scripts" / "prepare_data.py", "--corpus", "local", "--name", "mine",
-        "--data-dir", tmp / "data", "--train", raw / "train", "--valid", raw / "valid", "--test", raw / "test",
-        "--vocab-size", "400", "--workers", "1")
-    args = ["bash", str(REPO / "scripts" / "run_strong.sh"), "--corpus", "mine", "--device", "cpu",
-            "--data-dir", str(tmp / "data"), "--runs-dir", str(tmp / "runs"), "threads=1",
-            "train.arch=transformer_prenorm_tiny", "train.max_epoch=null", "train.save_interval_updates=2",
-            "train.warmup_updates=4", "train.log_interval=1", "train.num_workers=0", "average.last=1",
-            "generate.beam=1", "generate.max_len_b=5", "plots=false"]
-    first = cli(*args, "train.max_update=4")
-    run_dir = tmp / "runs" / "mine" / "strong"
-    last = run_dir / "checkpoints" / "checkpoint_last.pt"
-    data = last.read_bytes()
-    last.write_bytes(data[:len(data) // 2])
-
-    with open(tmp / "mine-killed.out", "w") as out:
-        proc = subprocess.Popen([*args, "train.max_update=400"], stdout=out, stderr=subprocess.STDOUT, env=_env())
-    deadline, trainers = time.time() + 300, []
-    try:
-        while "Loaded checkpoint" not in ((run_dir / "train.log").read_text() if (run_dir / "train.log").exists()
-                                          else ""):
-            assert proc.poll() is None and time.time() < deadline, (tmp / "mine-killed.out").read_text()[-3000:]
-            time.sleep(0.1)
-        trainers = _children(proc.pid)
-    finally:
-        proc.kill()
-        proc.wait()
-    deadline = time.time() + 30
-    while any(_alive(pid) for pid in trainers) and time.time() < deadline:
-        time.sleep(0.1)
-    orphans = [pid for pid in trainers if _alive(pid)]
-    for pid in orphans:
-        os.kill(pid, signal.SIGKILL)
-    target = _updates(last) + 2
-    resumed = cli(*args, f"train.max_update={target}")
-    return {"dir": run_dir, "first": first, "killed": (tmp / "mine-killed.out").read_text(), "trainers": trainers,
-            "orphans": orphans, "resumed": resumed, "target": target,
-            "results": json.loads((run_dir / "results.json").read_text())}
-
-
-def test_a_corpus_prepared_by_name_trains_under_that_name(mine):
-    assert "using the prepared corpus" in mine["first"].stdout
-    assert mine["results"]["corpus"] == "mine" and mine["results"]["commands"]["prepare"].startswith("(prepared")
-    assert mine["results"]["prediction_lines"] == 40
-
-
-def test_a_cut_checkpoint_last_resumes_from_the_newest_complete_checkpoint(mine):
-    assert "resume from checkpoint_1_4.pt (update 4), the newest checkpoint that loads" in mine["killed"]
-    assert (mine["dir"] / "checkpoints" / "checkpoint_last.pt.broken").exists()
-    log = (mine["dir"] / "train.log").read_text()
-    assert re.search(r"Loaded checkpoint \S*checkpoint_last\.pt \(epoch 1 @ 4 updates\)", log)
-    assert mine["results"]["updates"] == mine["target"] >= 6
-
-
-def test_killing_the_pipeline_kills_its_trainer(mine):
-    assert mine["trainers"], "no fairseq-train child seen"
-    assert mine["orphans"] == []
-
-
-def test_rung_scripts_are_quiet_unless_verbose(mine):
-    out = mine["resumed"].stdout + mine["resumed"].stderr
+def test_rung_scripts_are_quiet_unless_verbose(run):
+    out = run["second"].stdout + run["second"].stderr
     assert "[pipeline] train" in out and "test BLEU" in out
     for noise in ("| INFO |", "fairseq.tasks", "Deprecat", "num_updates"):
         assert noise not in out
-    assert "num_updates" in (mine["dir"] / "train.log").read_text()
+    assert "num_updates" in (run["dir"] / "train.log").read_text()
+    assert "[prep] binarize: up to date" in run["third"].stdout
+    assert "[prep] binarize: up to date" not in out
