@@ -6,7 +6,7 @@
 #   bash scripts/run_rung.sh RUNG [--corpus NAME] [--device auto|cpu|cuda] [--fresh] [--dry-run] [--verbose]
 #                                 [section.key=value ...]
 #
-# RUNG is a config in configs/ (simple, medium, strong, boss, postnorm) or a YAML path.
+# RUNG is a config in configs/ (simple, medium, strong, postnorm; boss: scripts/run_boss.sh) or a YAML path.
 # Every config value can be overridden, e.g. train.max_epoch=5 train.lr=5e-4 generate.beam=4
 # precision=cpu-bf16; every option is checked before anything runs. Re-running resumes
 # (finished stages are skipped, training continues from checkpoint_last.pt).

@@ -91,3 +91,19 @@ def tiny_checkpoint(toy_bin, tmp_path_factory) -> Path:
     save_dir = tmp_path_factory.mktemp("tiny_ckpt")
     cli("fairseq-train", toy_bin, *TINY_TRAIN_ARGS, "--max-update", "30", "--save-dir", save_dir)
     return save_dir / "checkpoint_last.pt"
+
+
+def child_pids(pid: int) -> list:
+    """The pids of ``pid``'s children (Linux /proc)."""
+    try:
+        return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its parent does not)."""
+    try:
+        return open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

@@ -22,7 +22,7 @@ def _load(rung, corpus):
 
 
 def test_a_section_no_stage_of_this_pipeline_reads_is_refused():
-    with pytest.raises(ConfigError, match="boss.yaml: unknown section or setting 'backtranslation'"):
+    with pytest.raises(ConfigError, match="boss.yaml: section 'backtranslation' is read by scripts/run_boss.sh"):
         load_config("boss", "demo")  # run_rung.sh boss would ignore back-translation: run_boss.sh reads it
 
 
@@ -206,6 +206,17 @@ def test_overrides_reach_fairseq_train_through_the_shell_script(tmp_path):
     (["rung=../../victim"], "rung name must be a plain folder name"),
     (["--corpus", "local"], "unknown corpus 'local'"),              # nothing prepared and no prepare.train
     (["--corpus", "mine", "prepare.train=x"], "prepare: prepare_data.py refuses it: --corpus local needs --train and --test"),
+    (["prepare.vocab=100"], "prepare.vocab: unknown prepare_data.py option 'vocab'"),  # no abbreviations
+    (["average=3"], "override 'average=3': average must be a mapping, got 3"),
+    (["train.max_tokens=.inf"], "train.max_tokens=inf: must be an integer >= 1"),
+    (["generate.beam=nan"], "generate.beam='nan': must be an integer >= 1"),
+    (["threads=2.0"], "threads=2.0: must be an integer >= 1"),
+    (["verbose=maybe"], "verbose='maybe': must be true or false"),
+    (["prepare.data_dir=/tmp/elsewhere"], "prepare.data_dir: set by the pipeline"),
+    (["train.save_dir=/tmp/elsewhere"], "train.save_dir: set by the pipeline"),
+    (["generate.path=/tmp/x.pt"], "generate.path: set by the pipeline"),
+    (["rung=bt"], "rung name 'bt' is reserved"),
+    (["--rung", "boss"], "section 'backtranslation' is read by scripts/run_boss.sh, not by this script"),
 ])
 def test_bad_input_exits_2_naming_the_culprit_and_writes_nothing(tmp_path, capsys, argv, message):
     if "--rung" not in argv:
@@ -232,6 +243,14 @@ def test_fresh_with_a_path_as_name_deletes_nothing(tmp_path, argv):
     assert all((folder / "keep.txt").exists() for folder in (runs / "demo", victim, victim2))
 
 
+@pytest.mark.parametrize("override", ["train.lr=0.25,0.1", "train.lr=5e-4", "train.max_tokens=null",
+                                      "generate.beam=1", "threads=null"])
+def test_valid_values_pass_the_checks(tmp_path, capsys, override):
+    extra = ["train.batch_size=16"] if override == "train.max_tokens=null" else []
+    assert run_main(["--rung", "strong", "--corpus", "demo", "--dry-run", "--runs-dir", str(tmp_path), override,
+                     *extra]) == 0, capsys.readouterr().err
+
+
 def test_fresh_refuses_a_run_folder_that_leads_elsewhere(tmp_path):
     runs, elsewhere = tmp_path / "runs", tmp_path / "elsewhere"
     (runs / "demo").mkdir(parents=True)
@@ -254,6 +273,12 @@ def test_fresh_refuses_a_run_folder_that_leads_elsewhere(tmp_path):
     ("run_strong.sh", ["--corpus", "nosuch", "--dry-run"]),
     ("run_boss.sh", ["--corpus", "demo", "--dry-run", "backtranslation.tga=true"]),
     ("run_boss.sh", ["--corpus", "demo", "--dry-run", "backtranslation.reverse_overrides=[train.lrr=1]"]),
+    ("run_boss.sh", ["--corpus", "demo", "--dry-run", "backtranslation=5"]),
+    ("run_boss.sh", ["--corpus", "demo", "--dry-run", "backtranslation.shards=abc"]),
+    ("run_boss.sh", ["--corpus", "demo", "--dry-run", "backtranslation.reverse_overrides=5"]),
+    ("run_boss.sh", ["--corpus", "demo", "--dry-run", "backtranslation.strong_rung=../x"]),
+    ("run_boss.sh", ["--corpus", "demo", "--dry-run", "backtranslation.reverse_name=boss"]),
+    ("run_boss.sh", ["--corpus", "demo", "--dry-run", "--name", "bt"]),
     ("run_rung.sh", []),
 ])
 def test_scripts_exit_2_on_bad_options(tmp_path, script, argv):

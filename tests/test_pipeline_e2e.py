@@ -16,7 +16,7 @@ import time
 
 import pytest
 import torch
-from conftest import BIN, REPO, cli
+from conftest import BIN, REPO, alive, child_pids, cli
 
 from fairseq_ext.checkpoint_safety import safe_load
 from fairseq_ext.demo_corpus import write_demo_corpus
@@ -69,14 +69,14 @@ def run(tmp_path_factory):
             if time.time() > deadline:
                 pytest.fail("no checkpoint within 600 s")
             time.sleep(0.1)
-        trainers = _children(proc.pid)
+        trainers = child_pids(proc.pid)
     finally:
         proc.kill()
         proc.wait()
     deadline = time.time() + 30
-    while any(_alive(pid) for pid in trainers) and time.time() < deadline:
+    while any(alive(pid) for pid in trainers) and time.time() < deadline:
         time.sleep(0.1)
-    orphans = [pid for pid in trainers if _alive(pid)]
+    orphans = [pid for pid in trainers if alive(pid)]
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     last = run_dir / "checkpoints" / "checkpoint_last.pt"
@@ -91,18 +91,6 @@ def run(tmp_path_factory):
             "results": json.loads((run_dir / "results.json").read_text())}
 
 
-def _children(pid: int) -> list:
-    try:
-        return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
-    except FileNotFoundError:
-        return []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return open(f"/proc/{pid}/stat").read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def _lines(path):

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import alive
 
 from fairseq_ext.pipeline.stages import StageFailed, run_lock, run_logged
 
@@ -25,12 +26,6 @@ with run_lock(run_dir):
     run_logged([sys.executable, "-c", child, pid_file, "6"], echo=False)
 """
 
-
-def _alive(pid: int) -> bool:
-    try:
-        return open(f"/proc/{pid}/stat").read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def _kill_pipeline_once_its_child_runs(tmp_path: Path, keep: str) -> int:
@@ -53,27 +48,31 @@ def _lock_is_free(run_dir: Path) -> bool:
         return False
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
+LINUX_ONLY = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal, /proc: Linux")
+
+
+@LINUX_ONLY
 def test_a_child_dies_with_the_pipeline_and_the_lock_is_free_after(tmp_path):
     child = _kill_pipeline_once_its_child_runs(tmp_path, "plain")
     deadline = time.time() + 5
-    while _alive(child) and time.time() < deadline:
+    while alive(child) and time.time() < deadline:
         time.sleep(0.05)
-    assert not _alive(child)
+    assert not alive(child)
     assert _lock_is_free(tmp_path / "run")
 
 
+@LINUX_ONLY
 def test_the_lock_stays_held_while_a_child_that_outlived_the_pipeline_runs(tmp_path):
     child = _kill_pipeline_once_its_child_runs(tmp_path, "keep")
     try:
-        assert _alive(child)
+        assert alive(child)
         assert not _lock_is_free(tmp_path / "run")  # a restart now would resume beside the survivor
         deadline = time.time() + 30
-        while _alive(child) and time.time() < deadline:
+        while alive(child) and time.time() < deadline:
             time.sleep(0.1)
         assert _lock_is_free(tmp_path / "run")
     finally:
-        if _alive(child):
+        if alive(child):
             os.kill(child, signal.SIGKILL)
 
 

@@ -252,6 +252,17 @@ def test_bad_option_value_is_refused_at_parsing(toy, tmp_path, option, value, me
     assert snapshot(data, hidden=True) == before and sorted(tmp_path.iterdir()) == entries
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--name", "demo"], "--name demo is the built-in corpus demo's folder"),      # the rung scripts rebuild it
+    (["--name", "ted-lowres"], "--name ted-lowres is the built-in corpus ted-lowres's folder"),
+    (["--vocab", "100"], "unrecognized arguments: --vocab 100"),                   # no abbreviations
+])
+def test_built_in_corpus_names_and_abbreviated_options_are_refused(toy, tmp_path, extra, message):
+    code, _, err = run_prepare(toy_args(toy.raw, tmp_path / "data", *extra))
+    assert code == 2 and message in err.splitlines()[-1], err
+    assert not (tmp_path / "data").exists()
+
+
 def test_crlf_bom_and_tsv_inputs_give_the_same_corpus(toy, tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()

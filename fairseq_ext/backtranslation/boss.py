@@ -36,9 +36,15 @@ from fairseq_ext.backtranslation.files import read_json, sha256_file
 from fairseq_ext.backtranslation.filters import FilterConfig
 from fairseq_ext.backtranslation.generate import JOBS_LOG
 from fairseq_ext.backtranslation.merge import MERGED, merge
-from fairseq_ext.pipeline.config import ConfigError, config_hash, load_config
+from fairseq_ext.pipeline.config import ConfigError, check_name, config_hash, load_config
 from fairseq_ext.pipeline.run import Pipeline, PipelineError, add_run_arguments, execute
 from fairseq_ext.pipeline.stages import StageBook, atomic_write_json, run_lock, run_logged
+
+
+# what each Settings field type accepts from YAML (an int where a float is expected; null for a collection)
+_TYPES = {str: (str, "a string"), bool: (bool, "true or false"), int: (int, "an integer"),
+          float: ((int, float), "a number"), tuple: ((list, tuple, type(None)), "a list"),
+          dict: ((dict, type(None)), "a mapping")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,16 +78,19 @@ class Settings:
 
     @classmethod
     def from_config(cls, section) -> "Settings":
+        if not isinstance(section, (dict, type(None))):
+            raise ConfigError(f"backtranslation must be a mapping, got {section!r}")
         section = dict(section or {})
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(section) - known)
         if unknown:
             raise ConfigError(f"backtranslation: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        for field in dataclasses.fields(cls):
+            accepted, expected = _TYPES[field.type]
+            if field.name in section and not isinstance(section[field.name], accepted):
+                raise ConfigError(f"backtranslation.{field.name}={section[field.name]!r}: must be {expected}")
         if "reverse_overrides" in section:
             section["reverse_overrides"] = tuple(section["reverse_overrides"] or ())
-        for name in ("filters", "finetune_train"):
-            if name in section and not isinstance(section[name] or {}, dict):
-                raise ConfigError(f"backtranslation.{name} must be a mapping, got {section[name]!r}")
         if "finetune_train" in section:
             section["finetune_train"] = {**cls().finetune_train, **(section["finetune_train"] or {})}
         settings = cls(**section)
@@ -92,6 +101,9 @@ class Settings:
             raise ConfigError(f"backtranslation: {err}") from None
         if settings.shards < 1 or settings.chunk_size < 1 or settings.upsample_real < 1 or settings.limit < 0:
             raise ConfigError("backtranslation: shards, chunk_size and upsample_real must be >= 1, limit >= 0")
+        for name in ("reverse_name", "strong_rung"):
+            if getattr(settings, name):
+                check_name(getattr(settings, name), f"backtranslation.{name}")
         return settings
 
     def decoding_config(self) -> Decoding:
@@ -157,6 +169,8 @@ class BossPipeline(_SubRun):
         return Pipeline(cfg, self.data_dir, self.runs_dir)
 
     def check(self) -> None:
+        if self.reverse_name == self.rung:
+            raise ConfigError(f"backtranslation.reverse_name: {self.rung!r} is this run's own folder")
         super().check()
         try:
             self.reverse_run().check()

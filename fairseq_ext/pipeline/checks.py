@@ -26,11 +26,17 @@ def _number(value):
         return None
 
 
-def _integer_at_least(low):
+def _integer_at_least(low, strict=False):
     def check(value):
+        if strict:  # read by the pipeline itself, not parsed by a tool
+            return isinstance(value, int) and not isinstance(value, bool) and value >= low
         number = _number(value)
-        return number is not None and number == int(number) and number >= low
+        return number is not None and math.isfinite(number) and number == int(number) and number >= low
     return check, f"an integer >= {low}"
+
+
+def _boolean():
+    return (lambda value: isinstance(value, bool)), "true or false"
 
 
 def _fraction_below_one():
@@ -41,8 +47,9 @@ def _fraction_below_one():
 
 
 def _positive_numbers():
-    def check(value):
-        numbers = [_number(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+    def check(value):  # fairseq takes a list, e.g. --lr 0.25,0.1 (one per epoch)
+        values = value if isinstance(value, (list, tuple)) else str(value).split(",")
+        numbers = [_number(v) for v in values]
         return all(n is not None and math.isfinite(n) and n > 0 for n in numbers)
     return check, "a positive number"
 
@@ -74,7 +81,9 @@ VALUE_RULES = {
     ("train", "activation_dropout"): _fraction_below_one(),
     ("train", "label_smoothing"): _fraction_below_one(),
     ("average", "last"): _integer_at_least(1),
-    ("threads", None): _integer_at_least(1),
+    ("threads", None): _integer_at_least(1, strict=True),
+    ("verbose", None): _boolean(),
+    ("plots", None): _boolean(),
 }
 
 
@@ -85,7 +94,7 @@ def check_values(cfg: dict) -> None:
             name = section if key is None else f"{section}.{key}"
             raise ConfigError(f"{name}={value!r}: must be {expected}")
     train = cfg.get("train") or {}
-    if train.get("max_tokens") is None and train.get("batch_size") is None:
+    if all(train.get(key) is None for key in ("max_tokens", "batch_size", "max_sentences")):
         raise ConfigError("train: neither train.max_tokens nor train.batch_size is set; fairseq-train needs a "
                           "batch size (e.g. train.max_tokens=4096)")
 

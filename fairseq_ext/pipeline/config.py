@@ -35,6 +35,8 @@ OPTION_SECTIONS = ("prepare", "train", "generate")
 SETTINGS = {"device": None, "precision": None, "threads": None, "verbose": None, "plots": None,
             "rung": None, "average": ("last",)}
 FILE_ONLY_KEYS = ("inherit", "corpora")
+# sections only another script's pipeline reads
+OTHER_SCRIPTS = {"backtranslation": "scripts/run_boss.sh"}
 
 
 class ConfigError(ValueError):
@@ -64,8 +66,12 @@ def check_keys(data: dict, where: str, extra_sections: dict, top_level=True) -> 
     known = _known_sections(extra_sections)
     allowed = [*known, *FILE_ONLY_KEYS] if top_level else list(known)
     for key, value in data.items():
+        if key in OTHER_SCRIPTS and key not in allowed:
+            raise ConfigError(f"{where}: section {key!r} is read by {OTHER_SCRIPTS[key]}, not by this script")
         if key not in allowed:
             raise ConfigError(f"{where}: {unknown_key_message(key, allowed, 'section or setting')}")
+        if (known.get(key) or key in OPTION_SECTIONS or key == "corpora") and not isinstance(value, (dict, type(None))):
+            raise ConfigError(f"{where}: {key} must be a mapping, got {value!r}")
         if known.get(key) and isinstance(value, dict):
             for sub in value:
                 if sub not in known[key]:
@@ -159,7 +165,6 @@ def load_config(name_or_path, corpus: str, overrides=(), config_dir: Path = CONF
     pipeline's own sections besides SETTINGS, as name -> allowed keys or None for any).
     """
     extra_sections = dict(extra_sections or {})
-    check_name(corpus, "corpus name")
     chain = _chain(config_path(name_or_path, config_dir), Path(config_dir))
     cfg = {}
     for path, data in chain:
@@ -178,7 +183,7 @@ def load_config(name_or_path, corpus: str, overrides=(), config_dir: Path = CONF
         value = cfg.setdefault(section, {})
         if not isinstance(value, dict):
             raise ConfigError(f"section {section!r} must be a mapping of options, got {value!r}")
-    cfg["rung"] = check_name(cfg.get("rung") or config_path(name_or_path, config_dir).stem, "rung name")
+    cfg["rung"] = cfg.get("rung") or config_path(name_or_path, config_dir).stem
     cfg["corpus"] = corpus
     return cfg
 

@@ -95,8 +95,6 @@ def usable_last_checkpoint(ckpt_dir: Path):
     checkpoint that loads. None when no checkpoint loads (training starts from scratch).
     A checkpoint refused as unsafe is never worked around.
     """
-    from fairseq_ext.checkpoint_safety import UnsafeCheckpointError
-
     def updates(path):
         try:
             return _updates(path)
@@ -146,6 +144,14 @@ def _refuse_under_launcher():
 # ``prepare.train``/``prepare.test``/... files, or already prepared under DATA_DIR/NAME
 BUILTIN_CORPORA = ("ted2020", "ted-lowres", "demo")
 LOCAL_ROLES = ("train", "valid", "test", "mono")
+# folders under runs/<corpus>/ that are not runs
+RESERVED_RUN_NAMES = {"bt": "holds the back-translations every boss run shares"}
+# options the pipeline passes itself: where the corpus, checkpoints and predictions are
+SET_BY_PIPELINE = {
+    "prepare": ("corpus", "name", "data_dir"),
+    "train": ("data", "user_dir", "save_dir", "tensorboard_logdir"),
+    "generate": ("data", "user_dir", "task", "source_lang", "target_lang", "path", "gen_subset", "results_path"),
+}
 
 
 class Pipeline:
@@ -156,6 +162,8 @@ class Pipeline:
         self.cfg = cfg
         self.corpus = check_name(cfg["corpus"], "corpus name")
         self.rung = check_name(cfg["rung"], "rung name")
+        if self.rung in RESERVED_RUN_NAMES:
+            raise ConfigError(f"rung name {self.rung!r} is reserved: runs/<corpus>/{self.rung}/ {RESERVED_RUN_NAMES[self.rung]}")
         self.data = Path(data_dir) / self.corpus
         self.run_dir = Path(runs_dir) / self.corpus / self.rung
         self.verbose = bool(cfg.get("verbose"))
@@ -199,6 +207,11 @@ class Pipeline:
         from fairseq_ext.pipeline.checks import check_argparse_options, check_fairseq_options, check_values
         from fairseq_ext.prep import cli as prep_cli
 
+        for section, keys in SET_BY_PIPELINE.items():
+            for key in keys:
+                if self.cfg[section].get(key) is not None:
+                    raise ConfigError(f"{section}.{key}: set by the pipeline (from --corpus, --data-dir, --runs-dir "
+                                      f"and the rung); it cannot be overridden")
         prepare = self.prepare_cmd()
         check_values({**self.cfg, "train": self.train_options, "generate": self.generate_options})
         if prepare is not None:
@@ -487,7 +500,7 @@ def build_parser():
         epilog="Overrides: any config value as section.key=value, e.g. train.lr=5e-4 train.max_epoch=5 "
                "generate.beam=4 average.last=1 precision=cpu-bf16 train.fp16=false.")
     parser.add_argument("--rung", required=True, help="config name in configs/ (simple, medium, strong, "
-                        "boss, postnorm, ...) or a path to a YAML config")
+                        "postnorm, ...; boss: run_boss.sh) or a path to a YAML config")
     add_run_arguments(parser, fresh="delete what is in runs/<corpus>/<rung>/ first")
     return parser
 

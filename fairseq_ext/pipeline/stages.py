@@ -22,8 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-# Descriptors of the run locks this process holds. Children inherit them, so a lock stays held
-# until the last child that could still write into the run directory has exited.
+# Descriptors of the run locks this process holds. Children inherit them (and their forked
+# children, such as data loader workers), so a lock stays held until they have all exited.
 _HELD_LOCKS = []
 
 
@@ -95,10 +95,14 @@ class Progress:
     total: int = None
 
 
+# looked up here, not in the forked child, where only async-signal-safe work belongs
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+PR_SET_PDEATHSIG = 1
+
+
 def _die_with_parent(parent: int):
     """In the child before exec: the kernel kills it when the pipeline dies, even by SIGKILL."""
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the pipeline died before prctl took effect
         os._exit(1)
 
@@ -123,8 +127,7 @@ def run_logged(cmd, log_path: Path = None, echo=True, env=None, progress: Progre
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             errors="replace", env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
                             pass_fds=tuple(_HELD_LOCKS),
-                            preexec_fn=(functools.partial(_die_with_parent, os.getpid())
-                                        if sys.platform.startswith("linux") else None))
+                            preexec_fn=functools.partial(_die_with_parent, os.getpid()) if _PRCTL else None)
 
     def forward(signum, _frame):
         proc.send_signal(signum)

@@ -86,7 +86,7 @@ def _folder_name(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="prepare_data.py",
+        prog="prepare_data.py", allow_abbrev=False,  # --vocab 100 must not pass for --vocab-size
         description="Prepare an en-zh corpus under DATA_DIR/NAME: clean, filter, sentencepiece, binarize. "
                     "Re-running with the same inputs and options does nothing.")
     p.add_argument("--corpus", required=True, choices=sources.CORPORA)
@@ -149,6 +149,9 @@ def options_from_args(args, parser) -> Options:
     if settings["min_len"] > settings["max_len"]:
         parser.error(f"--min-len {settings['min_len']} is above --max-len {settings['max_len']}")
     name = args.corpus if args.name is None else args.name
+    if name != args.corpus and name in sources.CORPORA:
+        # the rung scripts rebuild a built-in corpus from its own source under its name
+        parser.error(f"--name {name} is the built-in corpus {name}'s folder; choose another name")
     return Options(corpus=args.corpus, name=name, data_dir=args.data_dir, workers=args.workers,
                    train=args.train, valid=args.valid, test=args.test, mono=args.mono,
                    shared_data=args.shared_data, mirror_url=args.mirror_url,
