@@ -263,6 +263,15 @@ def test_built_in_corpus_names_and_abbreviated_options_are_refused(toy, tmp_path
     assert not (tmp_path / "data").exists()
 
 
+def test_relative_paths_give_the_same_corpus(toy, tmp_path, monkeypatch):
+    """fairseq-preprocess runs in a working directory of its own: a relative --data-dir must still work."""
+    shutil.copytree(toy.raw, tmp_path / "raw")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_prepare(toy_args(Path("raw"), Path("data")))
+    assert code == 0, err
+    assert snapshot(tmp_path / "data" / "local" / "bin") == snapshot(toy.corpus / "bin")
+
+
 def test_crlf_bom_and_tsv_inputs_give_the_same_corpus(toy, tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()

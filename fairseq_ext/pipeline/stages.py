@@ -8,10 +8,8 @@ resumes from ``checkpoint_last.pt``, which fairseq-train does by itself).
 """
 import collections
 import contextlib
-import ctypes
 import dataclasses
 import fcntl
-import functools
 import json
 import os
 import re
@@ -21,6 +19,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from fairseq_ext.processes import die_with_this_process
 
 # Descriptors of the run locks this process holds. Children inherit them (and their forked
 # children, such as data loader workers), so a lock stays held until they have all exited.
@@ -95,18 +95,6 @@ class Progress:
     total: int = None
 
 
-# looked up here, not in the forked child, where only async-signal-safe work belongs
-_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent(parent: int):
-    """In the child before exec: the kernel kills it when the pipeline dies, even by SIGKILL."""
-    _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the pipeline died before prctl took effect
-        os._exit(1)
-
-
 def run_logged(cmd, log_path: Path = None, echo=True, env=None, progress: Progress = None,
                shown: str = None) -> None:
     """Run a command, its output appended to ``log_path`` (and shown with ``echo``); StageFailed on a non-zero exit.
@@ -127,7 +115,7 @@ def run_logged(cmd, log_path: Path = None, echo=True, env=None, progress: Progre
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             errors="replace", env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
                             pass_fds=tuple(_HELD_LOCKS),
-                            preexec_fn=functools.partial(_die_with_parent, os.getpid()) if _PRCTL else None)
+                            preexec_fn=die_with_this_process())
 
     def forward(signum, _frame):
         proc.send_signal(signum)

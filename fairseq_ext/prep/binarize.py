@@ -9,15 +9,14 @@ to a multiple of 8 entries as fairseq pads its own, and passed as ``--srcdict``.
 monolingual Chinese text is binarized with that same dictionary as the source side of
 zh->en (``bin-mono/mono.zh-en.zh.{bin,idx}``).
 """
-import ctypes
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
+from fairseq_ext.processes import die_with_this_process
 from fairseq_ext.prep.errors import PrepError
 from fairseq_ext.prep.files import atomic_write_lines
 from fairseq_ext.prep.spm import BT_TAG
@@ -26,7 +25,6 @@ from fairseq_ext.prep.spm import BT_TAG
 SPM_CONTROL_PIECES = ("<unk>", "<s>", "</s>", "<pad>")
 FAIRSEQ_SPECIALS = 4
 PAD_MULTIPLE = 8
-PR_SET_PDEATHSIG = 1
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -55,21 +53,12 @@ def write_dictionary(spm_vocab: Path, train_texts: list, out_dir: Path) -> dict:
             "pieces_unseen_in_train": sum(1 for p in pieces if not counts.get(p))}
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this child when prepare_data dies (e.g. kill -9), so that no orphaned
-    fairseq-preprocess keeps writing while a new run starts."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
-
-
 def run_preprocess(args: list, work_dir: Path) -> None:
     """Run fairseq-preprocess (see :mod:`fairseq_ext.prep.fairseq_preprocess`); on failure raise
     with the tail of its output."""
     cmd = [sys.executable, "-m", "fairseq_ext.prep.fairseq_preprocess", *map(str, args)]
     python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    proc = subprocess.run(cmd, cwd=work_dir, capture_output=True, text=True, preexec_fn=_die_with_parent,
+    proc = subprocess.run(cmd, cwd=work_dir, capture_output=True, text=True, preexec_fn=die_with_this_process(),  # no orphan writes on after a kill -9
                           env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": python_path})
     if proc.returncode != 0:
         tail = (proc.stdout + proc.stderr)[-3000:]

@@ -152,10 +152,11 @@ def options_from_args(args, parser) -> Options:
     if name != args.corpus and name in sources.CORPORA:
         # the rung scripts rebuild a built-in corpus from its own source under its name
         parser.error(f"--name {name} is the built-in corpus {name}'s folder; choose another name")
-    return Options(corpus=args.corpus, name=name, data_dir=args.data_dir, workers=args.workers,
+    data_dir = args.data_dir.absolute()  # fairseq-preprocess runs in another working directory
+    return Options(corpus=args.corpus, name=name, data_dir=data_dir, workers=args.workers,
                    train=args.train, valid=args.valid, test=args.test, mono=args.mono,
                    shared_data=args.shared_data, mirror_url=args.mirror_url,
-                   download_dir=args.download_dir or args.data_dir / name / "downloads", **settings)
+                   download_dir=args.download_dir or data_dir / name / "downloads", **settings)
 
 
 def _log(message: str) -> None:
