@@ -1,5 +1,6 @@
 """Child processes of a pipeline: they die with it, and its run lock outlives none of them."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import alive
 
+from fairseq_ext.pipeline.run import UPDATES_IN_LOG
 from fairseq_ext.pipeline.stages import StageFailed, run_lock, run_logged
 
 # A pipeline stand-in: takes the run lock, starts one child through run_logged and waits for it.
@@ -84,3 +86,15 @@ def test_a_failed_quiet_command_shows_the_end_of_its_output(tmp_path, capsys):
     assert captured.out == ""
     assert "line 39" in captured.err and "line 20" not in captured.err  # the last 15 lines
     assert "line 0\n" in (tmp_path / "x.log").read_text()
+
+
+@pytest.mark.parametrize("line, updates", [
+    ("2026-12-02 06:50:43 | INFO | train_inner | epoch 001:     50 / 187 loss=8.868, nll_loss=8.615, "
+     "ppl=392.04, wps=6916.8, ups=4.68, wpb=1471.3, bsz=131.7, num_updates=50, lr=0.00100007, gnorm=1.546", 50),
+    ("2026-12-02 06:50:54 | INFO | valid | epoch 001 | valid on 'valid' subset | loss 4.386 | nll_loss 3.44 "
+     "| ppl 10.86 | wps 20067.2 | wpb 1113.4 | bsz 99.2 | num_updates 100", 100),
+    ("2026-12-02 06:50:40 | INFO | fairseq_cli.train | num. model params: 3,004,416", None),
+])
+def test_the_training_progress_bar_reads_fairseqs_update_count(line, updates):
+    found = re.search(UPDATES_IN_LOG, line)
+    assert (int(found.group(1)) if found else None) == updates

@@ -106,7 +106,7 @@ def _key_of(option: str) -> str:
     return option.lstrip("-").replace("-", "_")
 
 
-def _parse(parse, argv, tool: str, section: str, known_from=None):
+def _parse(parse, argv, tool: str, section: str):
     """Run ``parse(argv)`` with argparse's exit turned into a ConfigError that names the config key."""
     err = io.StringIO()
     logging.disable(logging.INFO)  # fairseq logs its user-dir import; this is a check, not a run

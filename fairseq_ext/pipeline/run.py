@@ -144,6 +144,8 @@ def _refuse_under_launcher():
 # ``prepare.train``/``prepare.test``/... files, or already prepared under DATA_DIR/NAME
 BUILTIN_CORPORA = ("ted2020", "ted-lowres", "demo")
 LOCAL_ROLES = ("train", "valid", "test", "mono")
+# the update count in fairseq-train's log lines: "num_updates=50" (train), "num_updates 100" (valid)
+UPDATES_IN_LOG = r"num_updates[= ](\d+)"
 # folders under runs/<corpus>/ that are not runs
 RESERVED_RUN_NAMES = {"bt": "holds the back-translations every boss run shares"}
 # options the pipeline passes itself: where the corpus, checkpoints and predictions are
@@ -300,7 +302,7 @@ class Pipeline:
               + (f", up to update {total}" if total else "")
               + f"; fairseq's log: {self.run_dir / 'train.log'}", flush=True)
         run_logged(self.train_cmd(), self.run_dir / "train.log", echo=self.verbose, env=self.child_env,
-                   progress=Progress(f"train {self.rung}", r"num_updates (\d+)", int(total) if total else None))
+                   progress=Progress(f"train {self.rung}", UPDATES_IN_LOG, int(total) if total else None))
         if not last.exists():
             raise PipelineError(f"fairseq-train finished without writing {last}; see {self.run_dir / 'train.log'}")
         print(f"[pipeline] train: finished at update {_updates(last)} ({time.time() - start:.0f} s)", flush=True)
