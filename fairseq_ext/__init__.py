@@ -1,7 +1,17 @@
 """fairseq_ext: a fairseq plugin for low-resource en->zh NMT.
 
-Importing this package registers every component (``--user-dir fairseq_ext`` does
-exactly that). Registration is idempotent, see :mod:`fairseq_ext._registry`.
+Importing this package (what ``--user-dir fairseq_ext`` does) does exactly this, and nothing else:
+
+- registers each component with fairseq: the ``translation_ext`` task, the
+  ``transformer_prenorm*``/``transformer_postnorm`` architectures, the ``rnn_seq2seq`` model,
+  the ``fused_adam`` optimizer and the ``label_smoothed_cross_entropy_fused`` criterion
+  (idempotently, see :mod:`fairseq_ext._registry`);
+- installs the checkpoint safety (:mod:`fairseq_ext.checkpoint_safety`): fairseq's checkpoint
+  loading goes through ``torch.load(weights_only=True)`` with an allow-list and a check of the
+  config strings fairseq evaluates, and its checkpoint copies become atomic;
+- registers the loader-shutdown ``atexit`` hook (:mod:`fairseq_ext.loader_shutdown`);
+- makes ``--user-dir`` pointing at a second copy of the plugin use the one already imported
+  (:func:`fairseq_ext._registry.tolerate_second_copy_as_user_dir`).
 """
 __version__ = "0.1.0"
 

@@ -26,8 +26,6 @@ every resume. Inside ``fairseq.checkpoint_utils`` that copy goes to a temporary 
 """
 import argparse
 import ast
-import contextlib
-import os
 import pickle
 import re
 from collections import deque
@@ -43,6 +41,8 @@ except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core.multiarray import scalar as _numpy_scalar
 from fairseq import checkpoint_utils
 from fairseq.file_io import PathManager
+
+from nmt_suite.files import atomic_copy
 
 # Everything a fairseq checkpoint may carry besides tensors and builtin containers:
 # the legacy ``args`` namespace, and numpy scalars, which reach ``best``/``val_loss``
@@ -198,20 +198,12 @@ class _PathManagerWithAtomicCopy:
         """``PathManager.copy`` to a temporary name beside ``dst_path``, then renamed over it."""
         if not PathManager.supports_rename(dst_path):
             return PathManager.copy(src_path, dst_path, overwrite=overwrite)
-        directory, name = os.path.split(dst_path)
-        tmp = os.path.join(directory, f".{name}.tmp{os.getpid()}")
-        try:
-            PathManager.copy(src_path, tmp, overwrite=True)
-            os.replace(tmp, dst_path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(tmp)
-            raise
+        atomic_copy(src_path, dst_path, copy=lambda src, tmp: PathManager.copy(src, tmp, overwrite=True))
         return True
 
 
 torch.serialization.add_safe_globals(SAFE_GLOBALS)
-# A second copy of this module (the benchmark executes it by path) finds them installed.
+# A second copy of the plugin (another checkout as --user-dir) finds them installed.
 if not getattr(checkpoint_utils.torch, "fairseq_ext_safe", False):
     checkpoint_utils.torch = _TorchWithSafeLoad()
 if not getattr(checkpoint_utils.PathManager, "fairseq_ext_safe", False):

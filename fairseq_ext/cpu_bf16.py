@@ -1,4 +1,4 @@
-"""bf16 mixed precision on CPU (issue 7): ``--cpu-bf16`` of ``--task translation_ext``.
+"""bf16 mixed precision on CPU: ``--cpu-bf16`` of ``--task translation_ext``.
 
 fairseq's own ``--bf16`` casts the whole model to bf16 and crashes with ``--cpu``. This
 mixin instead runs the forward passes under ``torch.autocast(device, torch.bfloat16)``:

@@ -1,4 +1,4 @@
-"""Per-update gradient-norm log (issue 5): ``<save-dir>/gnorm.jsonl``, one JSON object per update.
+"""Per-update gradient-norm log: ``<save-dir>/gnorm.jsonl``, one JSON object per update.
 
 fairseq logs ``gnorm`` averaged over ``--log-interval`` updates, which smooths away exactly
 the spikes one wants to see. This module records, for every optimizer update, the value
@@ -38,61 +38,9 @@ from pathlib import Path
 import torch
 from fairseq.distributed import utils as distributed_utils
 
+from nmt_suite.gnorm_log import FILE_NAME, TENSORBOARD_SUBDIR, truncate_gnorm_log
+
 logger = logging.getLogger(__name__)
-
-TENSORBOARD_SUBDIR = "train_gnorm"
-
-
-class GnormLogError(ValueError):
-    """The gradient-norm log is not a valid JSON-lines file."""
-
-
-def read_gnorm_log(path) -> list:
-    """Records of a gnorm log, in file order.
-
-    A last line without its newline is the remains of an interrupted write and is ignored;
-    any other unparsable line is an error naming the file and line.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"gradient-norm log not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    records = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict) or not isinstance(record.get("update"), int):
-                raise ValueError("not a record with an integer 'update'")
-        except ValueError as err:
-            if lineno == len(lines):  # unterminated last line: an interrupted write
-                logger.warning("%s:%d: ignoring incomplete last line", path, lineno)
-                break
-            raise GnormLogError(f"{path}:{lineno}: invalid gnorm record ({err})") from None
-        records.append(record)
-    return records
-
-
-def truncate_gnorm_log(path, last_update: int) -> int:
-    """Drop records with ``update > last_update`` (and an incomplete last line); returns the
-    highest applied update kept (0 if none). Rewrites through a temporary file and rename."""
-    path = Path(path)
-    if not path.exists():
-        return 0
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    records = read_gnorm_log(path)
-    kept = [r for r in records if r["update"] <= last_update]
-    if len(kept) != len(records) or (text and not text.endswith("\n")):
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r) + "\n" for r in kept)
-        os.replace(tmp, path)
-        logger.info("%s: resuming after update %d, dropped %d later record(s)",
-                    path, last_update, len(records) - len(kept))
-    return max((r["update"] for r in kept if not r.get("overflow")), default=0)
 
 
 def _host_values(values):
@@ -257,7 +205,7 @@ class GnormTrackingMixin:
             self._gnorm_setup_done = True
             cfg = self.cfg
             if not cfg.no_gnorm_log and distributed_utils.get_global_rank() == 0:
-                path = cfg.gnorm_log or os.path.join(cfg.gnorm_save_dir, "gnorm.jsonl")
+                path = cfg.gnorm_log or os.path.join(cfg.gnorm_save_dir, FILE_NAME)
                 self._gnorm = GnormTracker(path, cfg.gnorm_log_interval,
                                            tensorboard_dir=cfg.gnorm_tensorboard_logdir)
                 self._gnorm.start(update_num)

@@ -8,7 +8,7 @@
 #                            [section.key=value ...]
 #
 # Back-translation settings are `backtranslation.<key>=value` overrides (see
-# fairseq_ext/backtranslation/boss.py, class Settings), e.g.
+# nmt_suite/backtranslation/boss.py, class Settings), e.g.
 #   bash scripts/run_boss.sh --corpus ted-lowres --name boss-sampling-tagged \
 #        backtranslation.decoding=sampling backtranslation.tag=true
 # --dry-run prints every command, including one per back-translation shard for running
@@ -18,4 +18,4 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$REPO/.venv/bin/python}"
 echo "run_boss.sh: python=$PYTHON args: $*"
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
-exec "$PYTHON" -m fairseq_ext.backtranslation.boss "$@"
+exec "$PYTHON" -m nmt_suite.backtranslation.boss "$@"

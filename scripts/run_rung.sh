@@ -16,8 +16,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$REPO/.venv/bin/python}"
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 case "${1:-}" in
-  ""|-*) exec "$PYTHON" -m fairseq_ext.pipeline.run "$@" ;;  # no RUNG: usage (or --help)
+  ""|-*) exec "$PYTHON" -m nmt_suite.rungs.run "$@" ;;  # no RUNG: usage (or --help)
 esac
 RUNG="$1"; shift
 echo "run_rung.sh: rung=$RUNG python=$PYTHON args: $*"
-exec "$PYTHON" -m fairseq_ext.pipeline.run --rung "$RUNG" "$@"
+exec "$PYTHON" -m nmt_suite.rungs.run --rung "$RUNG" "$@"

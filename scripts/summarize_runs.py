@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fairseq_ext.pipeline.summarize import main  # noqa: E402
+from nmt_suite.rungs.summarize import main  # noqa: E402
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -11,6 +11,4 @@ for arg in "$@"; do
   if [ "$arg" = "--verbose" ]; then echo "translate.sh: python=$PYTHON args: $*" >&2; fi
 done
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
-# A file, not -m: options are checked before fairseq_ext (which imports fairseq) is; -P keeps
-# fairseq_ext/pipeline/ off sys.path, where its config.py, run.py ... would shadow other modules.
-exec "$PYTHON" -P "$REPO/fairseq_ext/pipeline/translate.py" "$@"
+exec "$PYTHON" -m nmt_suite.translate "$@"

@@ -1,4 +1,4 @@
-"""A toy prepared corpus in the layout of INTERFACES.md, for the back-translation tests.
+"""A toy prepared corpus in the layout of scripts/prepare_data.py's output, for the back-translation tests.
 
 Sentences are piece-segmented like sentencepiece output ("▁the ▁cat"), the joined
 dictionary holds the reserved <BT> tag, and bin-mono holds a monolingual zh split,
@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY_TRAIN_ARGS, cli, write_toy_parallel
-
-BT_TAG = "<BT>"
+from nmt_suite.tokens import BT_TAG
 # One OpenMP thread per process: on a small shared CPU, torch's default thread pool spins
 # against the other processes and makes a tiny model's decoding ~20x slower (same results).
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
@@ -96,8 +95,8 @@ def toy_reverse_checkpoint(toy_corpus, tmp_path_factory) -> Path:
 
 
 def generate_cmd(corpus: Path, checkpoint: Path, out_dir: Path, *extra) -> list:
-    """A shard job of fairseq_ext.backtranslation.generate on the toy corpus (sampling, chunks of 20)."""
-    return [sys.executable, "-m", "fairseq_ext.backtranslation.generate", "--data", corpus / "bin-mono",
+    """A shard job of nmt_suite.backtranslation.generate on the toy corpus (sampling, chunks of 20)."""
+    return [sys.executable, "-m", "nmt_suite.backtranslation.generate", "--data", corpus / "bin-mono",
             "--path", checkpoint, "--out-dir", out_dir, "--chunk-size", GENERATION_CHUNK, "--device", "cpu",
             "--decoding", "sampling", *extra]
 
@@ -108,7 +107,7 @@ GENERATION_CHUNK = 20
 @pytest.fixture(scope="session")
 def toy_generation(toy_corpus, toy_reverse_checkpoint, tmp_path_factory) -> Path:
     """An uninterrupted one-shard generation of the toy monolingual corpus, merged."""
-    from fairseq_ext.backtranslation.merge import merge
+    from nmt_suite.backtranslation.merge import merge
 
     if "generation" not in _MEMO:
         out = tmp_path_factory.mktemp("bt_generation")
@@ -122,7 +121,7 @@ BOSS_DATA_OPTIONS = ("--tag", "--noise")
 
 
 def build_args(corpus: Path, generation: Path, out_dir: Path, *extra) -> list:
-    """Arguments of fairseq_ext.backtranslation.build for the toy corpus."""
+    """Arguments of nmt_suite.backtranslation.build for the toy corpus."""
     return ["--corpus-dir", str(corpus), "--synthetic", str(generation / "merged.tsv"),
             "--out-dir", str(out_dir), "--workers", "1", *extra]
 
@@ -132,7 +131,7 @@ def toy_boss_data(toy_corpus, toy_generation, tmp_path_factory) -> Path:
     """The toy boss training set, tagged and noised, built with the CLI."""
     if "boss_data" not in _MEMO:
         out = tmp_path_factory.mktemp("bt_build") / "boss-data"
-        cli(sys.executable, "-m", "fairseq_ext.backtranslation.build",
+        cli(sys.executable, "-m", "nmt_suite.backtranslation.build",
             *build_args(toy_corpus, toy_generation, out, *BOSS_DATA_OPTIONS), env=ONE_THREAD)
         _MEMO["boss_data"] = out
     return _MEMO["boss_data"]

@@ -10,7 +10,7 @@ import io
 import random
 from pathlib import Path
 
-from fairseq_ext.prep.cli import main
+from nmt_suite.prep.cli import main
 
 SUBJECTS = [("the cat", "猫"), ("the dog", "狗"), ("my teacher", "我的老师"), ("the bird", "鸟"),
             ("this child", "这个孩子"), ("the farmer", "农民"), ("our doctor", "我们的医生")]

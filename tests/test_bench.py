@@ -1,12 +1,13 @@
-"""The benchmark harness (bench/): end to end on the tiny architecture, and its arithmetic."""
+"""The benchmark harness (nmt_suite.bench): end to end on the tiny architecture, and its arithmetic."""
 import json
+import math
 import sys
 
 import pytest
-
-from bench.curves import compare, plot, smooth
-from bench.harness import generate_rates, hypotheses, override, rotated, train_rates
 from conftest import REPO, cli
+
+from nmt_suite.bench.curves import compare, plot, smooth
+from nmt_suite.bench.measure import generate_rates, override, rotated, train_rates
 
 TRAIN_FIELDS = {"about", "tokens_per_s", "tokens_per_s_runs", "tokens_per_cpu_s", "speedup_vs_stock",
                 "matmul_dtype", "achieved_tflops", "mfu", "peak_rss_mb", "peak_cuda_mb", "args"}
@@ -21,7 +22,7 @@ TOP_FIELDS = {"bench", "device", "device_name", "torch", "fairseq", "python", "c
 
 def test_harness_end_to_end_on_tiny_model(toy_bin, tmp_path):
     out = tmp_path / "out"
-    proc = cli(sys.executable, "-m", "bench", "--data-bin", toy_bin, "--model", "tiny", "--device", "cpu",
+    proc = cli(sys.executable, "-m", "nmt_suite.bench", "--data-bin", toy_bin, "--model", "tiny", "--device", "cpu",
                "--repeats", 1, "--warmup-updates", 1, "--measure-updates", 2, "--max-tokens", 1000,
                "--train-configs", "ours_fast,ours_fast_nognorm", "--generate-configs", "stock,ours_bf16",
                "--gen-batch-size", 50, "--peak-seconds", 0.02, "--work-dir", "work",  # relative to cwd
@@ -33,7 +34,9 @@ def test_harness_end_to_end_on_tiny_model(toy_bin, tmp_path):
     for name, row in result["train"].items():
         assert TRAIN_FIELDS <= row.keys(), name
         assert row["tokens_per_s"] > 0 and row["peak_rss_mb"] > 0 and 0 < row["mfu"] < 1
-    assert result["train"]["stock_fp32"]["speedup_vs_stock"] == 1.0
+    for name in ("ours_fast", "ours_fast_nognorm"):  # ratios to stock_fp32, taken within the repeat
+        speedup = result["train"][name]["speedup_vs_stock"]
+        assert math.isfinite(speedup) and speedup > 0, name
     assert result["train"]["ours_fast"]["matmul_dtype"] == "bf16"
     assert result["flops_per_token"] == pytest.approx(result["flops_per_token_stock"])  # same model
     assert result["gnorm_overhead_pct"] is not None
@@ -41,7 +44,12 @@ def test_harness_end_to_end_on_tiny_model(toy_bin, tmp_path):
     for name, row in result["generate"].items():
         assert GENERATE_FIELDS <= row.keys(), name
         assert row["sentences_total"] == 100 and row["sentences_per_s"] > 0  # every test sentence
-    assert result["generate"]["stock"]["identical_hypotheses_pct"] == 100.0
+    bf16 = result["generate"]["ours_bf16"]
+    assert math.isfinite(bf16["speedup_vs_stock"]) and bf16["speedup_vs_stock"] > 0
+    # bf16 matmuls may flip a few near-tied beam choices (96 % here), no more: the stock checkpoint's
+    # hypotheses (4 updates of training) fall into a handful of repeated strings, the largest
+    # 37 of 100, so a broken bf16 path (garbage, one string for every sentence) scores far lower.
+    assert 80.0 <= bf16["identical_hypotheses_pct"] <= 100.0
     assert set(result["targets"]) >= {"training_speedup_ge_1.5", "gnorm_overhead_le_2pct", "generation_ge_stock"}
     table = (out / "results.md").read_text()
     assert "| config | tokens/s | x stock |" in table and "| ours_fast |" in table
@@ -52,7 +60,7 @@ def test_harness_end_to_end_on_tiny_model(toy_bin, tmp_path):
 
 
 def test_unknown_config_is_a_clear_error(tmp_path, toy_bin):
-    proc = cli(sys.executable, "-m", "bench", "--data-bin", toy_bin, "--train-configs", "warp_drive",
+    proc = cli(sys.executable, "-m", "nmt_suite.bench", "--data-bin", toy_bin, "--train-configs", "warp_drive",
                "--work-dir", tmp_path, cwd=REPO, check=False)
     assert proc.returncode != 0 and "unknown config(s) ['warp_drive']" in proc.stderr
 
@@ -83,11 +91,6 @@ def test_rates_exclude_warmup():
                           {"wall": 2.0, "cpu": 1.0, "nsentences": 10, "ntokens": 100}])
     assert gen["sentences_per_s"] == 5.0 and gen["tokens_per_cpu_s"] == 100.0
     assert gen["sentences_total"] == 15
-
-
-def test_hypotheses_parsed_from_generate_output():
-    out = "S-1\tsrc\nH-1\t-0.5\tz1 z2\nD-1\t-0.5\tz1 z2\nH-0\t-0.1\t\n"
-    assert hypotheses(out) == {1: "z1 z2", 0: ""}
 
 
 @pytest.mark.parametrize("values, window, expected", [

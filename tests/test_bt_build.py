@@ -7,7 +7,9 @@ import pytest
 from bt_toy import BOSS_DATA_OPTIONS, build_args
 from bt_toy import toy_boss_data, toy_corpus, toy_generation, toy_reverse_checkpoint  # noqa: F401  (fixtures)
 from conftest import cli
-from fairseq_ext.backtranslation.build import main as build_main
+from nmt_suite.backtranslation.build import BuildSettings, build, parse_args
+from nmt_suite.backtranslation.build import main as build_main
+from nmt_suite.backtranslation.synthetic_filters import FilterConfig
 
 PLANTED = 2  # write_toy_corpus appends the first two test sentences to the monolingual corpus
 
@@ -69,6 +71,14 @@ def test_a_second_build_is_a_no_op_and_an_option_change_rebuilds(toy_corpus, toy
     code, err = build_in_process(capsys, toy_corpus, toy_generation, out, *BOSS_DATA_OPTIONS)
     assert code == 0 and "up to date" in err
     assert (out / "manifest.json").read_text() == manifest_before
+    settings = BuildSettings(toy_corpus, toy_generation / "merged.tsv", out, tag=True, noise=True, workers=1)
+    assert build(settings) == json.loads(manifest_before)  # the typed call: same settings, same no-op
+    assert "up to date" in capsys.readouterr().err
+
+    (out / "bin" / "train1.en-zh.en.bin").write_bytes(b"torn")  # a damaged output is no cache hit
+    assert build(settings) == json.loads(manifest_before)
+    assert "up to date" not in capsys.readouterr().err
+    assert (out / "bin" / "train1.en-zh.en.bin").read_bytes() == (boss_data / "bin" / "train1.en-zh.en.bin").read_bytes()
 
     (tmp_path / ".boss-data.tmp-999999" / "bin").mkdir(parents=True)  # what a killed build leaves behind
     code, err = build_in_process(capsys, toy_corpus, toy_generation, out, *BOSS_DATA_OPTIONS, "--upsample-real", "3")
@@ -98,6 +108,18 @@ def test_real_training_data_holding_a_test_sentence_is_refused(toy_corpus, toy_g
     assert code == 1
     assert "train.en-zh.en.bin" in err and "sentence 401 is a valid/test sentence" in err
     assert not out.exists() and not list(tmp_path.glob(".boss-data.*"))
+
+
+@pytest.mark.parametrize("settings", [
+    BuildSettings("data/x", "runs/x/bt/merged.tsv", "runs/x/boss/bt-data"),
+    BuildSettings("data/x", "merged.tsv", "out", src="zh", tgt="en", tag=True, noise=True, noise_seed=7,
+                  upsample_real=3, filters=FilterConfig(100, 2.5, 3, 0.5), workers=5),
+    BuildSettings("data/x", "merged.tsv", "out", noise=True, workers=1),
+])
+def test_the_command_of_build_settings_parses_back_to_them(settings):
+    command = settings.command()
+    assert command[1:3] == ["-m", "nmt_suite.backtranslation.build"]
+    assert parse_args(command[3:]) == settings
 
 
 @pytest.mark.parametrize("break_input, message", [

@@ -1,11 +1,12 @@
-"""Synthetic-pair filters, held-out normalisation, noise and tagging: table-driven, no model needed."""
+"""Synthetic-pair filters, the held-out index, noise and tagging: table-driven, no model needed."""
 import numpy as np
 import pytest
 
-from fairseq_ext.backtranslation.filters import REASONS, FilterConfig, PairFilter, copy_overlap
-from fairseq_ext.backtranslation.leakage import HeldOutIndex, normalize
-from fairseq_ext.backtranslation.noise import NoiseConfig, add_noise, noise_sentence, spm_words
-from fairseq_ext.backtranslation.tagging import BT_TAG, strip_tag, tag
+from nmt_suite.backtranslation.synthetic_filters import REASONS, FilterConfig, PairFilter, copy_overlap
+from nmt_suite.backtranslation.leakage import HeldOutIndex
+from nmt_suite.backtranslation.noise import NoiseConfig, add_noise, noise_sentence, spm_words
+from nmt_suite.backtranslation.tagging import tag
+from nmt_suite.tokens import BT_TAG
 
 LONG_ZH = " ".join(["▁我"] * 300)
 LONG_EN = " ".join(["▁I"] * 300)
@@ -63,18 +64,20 @@ def test_duplicates_and_counts_per_reason():
     assert summary["dropped"] == {**{r: 0 for r in REASONS}, "duplicate": 2, "empty": 1}
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("▁Thank ▁you ▁all .", "thankyouall"),
-    ("Thank  you all!", "thankyouall"),               # punctuation does not make another sentence
-    ("ＴＨＡＮＫ　ｙｏｕ　ａｌｌ．", "thankyouall"),  # full-width forms (NFKC)
-    (f"{BT_TAG} ▁Thank ▁you ▁all .", "thankyouall"),
-    ("▁谢谢 你 们 。", "谢谢你们"),
-    ("▁It ' s 1990 .", "its1990"),
-    ("( 笑声 )", "笑声"),
-    ("...", ""),
+@pytest.mark.parametrize("lang, text, held_out", [
+    ("en", "▁Thank ▁you ▁all .", True),
+    ("en", "Thank  you all!", True),               # punctuation does not make another sentence
+    ("en", "ＴＨＡＮＫ　ｙｏｕ　ａｌｌ．", True),  # full-width forms (NFKC)
+    ("en", f"{BT_TAG} ▁Thank ▁you ▁all .", True),
+    ("en", "▁Thank ▁you ▁all ▁again .", False),
+    ("zh", "▁Thank ▁you ▁all .", False),           # the index is per language
+    ("zh", "▁谢谢 你 们 。", True),
+    ("zh", "( 笑声 )", True),
+    ("en", "...", False),                          # no letter or digit: never a held-out sentence
 ])
-def test_normalize(text, expected):
-    assert normalize(text) == expected
+def test_held_out_index_compares_sentence_keys(lang, text, held_out):
+    index = HeldOutIndex({"en": ["Thank you all.", "..."], "zh": ["谢谢你们。", "（笑声）"]})
+    assert index.contains(lang, text) is held_out
 
 
 @pytest.mark.parametrize("pieces, words", [
@@ -127,10 +130,8 @@ def test_default_noise_rates_and_determinism():
     ("▁hello ▁world", f"{BT_TAG} ▁hello ▁world"),
     ("", BT_TAG),
 ])
-def test_tag_round_trip(pieces, tagged):
+def test_tag(pieces, tagged):
     assert tag(pieces) == tagged
-    assert strip_tag(tagged) == pieces
-    assert strip_tag(pieces) == pieces
 
 
 def test_leak_rule_also_checks_the_noisy_synthetic_side():

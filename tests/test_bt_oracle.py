@@ -2,8 +2,8 @@
 import shutil
 
 from bt_toy import toy_corpus  # noqa: F401  (fixture)
-from fairseq_ext.backtranslation.oracle import main as oracle_main
-from fairseq_ext.backtranslation.shards import Record
+from nmt_suite.backtranslation.oracle import main as oracle_main
+from nmt_suite.backtranslation.shards import Record
 
 
 def test_oracle_pairs_each_monolingual_line_with_its_real_english(toy_corpus, tmp_path, capsys):

@@ -4,7 +4,7 @@ import re
 
 from bt_toy import BT_TAG, ONE_THREAD
 from conftest import REPO, cli
-from fairseq_ext.pipeline.results import validate_results
+from nmt_suite.rungs.results import validate_results
 
 LIMIT = 200  # monolingual sentences back-translated
 # Budgets small enough for a test, large enough that the reverse model writes some words
@@ -24,7 +24,7 @@ def run_boss(tmp_path, *extra):
 
 def test_dry_run_prints_one_command_per_shard(tmp_path):
     out = run_boss(tmp_path, "--dry-run", "backtranslation.shards=3").stdout
-    shard_ids = re.findall(r"fairseq_ext\.backtranslation\.generate .*--shards 3 --shard-id (\d)", out)
+    shard_ids = re.findall(r"nmt_suite\.backtranslation\.generate .*--shards 3 --shard-id (\d)", out)
     assert shard_ids == ["0", "1", "2"]
     assert "--tag" in out and not (tmp_path / "runs").exists()
 
@@ -72,8 +72,8 @@ def test_run_boss_demo_end_to_end_then_resumes_without_redoing_anything(tmp_path
 
 
 def test_reverse_model_and_shard_generation_use_the_configured_threads(tmp_path):
-    from fairseq_ext.backtranslation.boss import BossPipeline
-    from fairseq_ext.pipeline.config import load_config
+    from nmt_suite.backtranslation.boss import BossPipeline
+    from nmt_suite.rungs.config import load_config
 
     cfg = load_config("boss", "demo", ["threads=1", "device=cpu"], extra_sections=BossPipeline.SECTIONS)
     boss = BossPipeline(cfg, tmp_path / "data", tmp_path / "runs")

@@ -11,12 +11,12 @@ from bt_toy import GENERATION_CHUNK as CHUNK
 from bt_toy import ONE_THREAD, generate_cmd
 from bt_toy import toy_corpus, toy_generation, toy_reverse_checkpoint  # noqa: F401  (fixtures)
 from conftest import cli
-from fairseq_ext.backtranslation.merge import merge
-from fairseq_ext.backtranslation.shards import ChunkPlan, CorruptChunkError
+from nmt_suite.backtranslation.merge import merge
+from nmt_suite.backtranslation.shards import ChunkPlan, CorruptChunkError
 
 
 def merge_cmd(out_dir, *extra):
-    return [sys.executable, "-m", "fairseq_ext.backtranslation.merge", "--out-dir", out_dir, *extra]
+    return [sys.executable, "-m", "nmt_suite.backtranslation.merge", "--out-dir", out_dir, *extra]
 
 
 def chunk_files(out_dir):
@@ -57,7 +57,7 @@ def test_killed_shard_resumes_to_the_uninterrupted_output(toy_corpus, toy_revers
     done = chunk_files(out)
     assert 0 < len(done) < len(shard0), "the shard job was not killed mid-way"
     # what a kill during a write leaves behind: a torn temporary file
-    (out / "chunks" / f"chunk-{shard0[-1]:06d}.tsv.tmp-999999").write_text("12\t-1.0\ttorn")
+    (out / "chunks" / f".chunk-{shard0[-1]:06d}.tsv.tmp-999999").write_text("12\t-1.0\ttorn")
 
     incomplete = cli(*merge_cmd(out, "--shards", "2"), check=False)
     assert incomplete.returncode == 1 and "run --shard-id 0 1" in incomplete.stderr
@@ -76,18 +76,24 @@ def test_killed_shard_resumes_to_the_uninterrupted_output(toy_corpus, toy_revers
     for lineno, (want, have) in enumerate(zip(expected, got), 1):
         assert want == have, f"line {lineno} differs"
     assert len(got) == len(expected)
-    assert not list((out / "chunks").glob("*.tmp-*"))
+    assert not list((out / "chunks").glob(".*.tmp-*"))
 
 
 def test_other_settings_in_the_same_directory_are_refused(toy_corpus, toy_reverse_checkpoint, uninterrupted,
                                                           tmp_path, capsys):
-    from fairseq_ext.backtranslation.generate import main as generate_main
+    from nmt_suite.backtranslation.generate import main as generate_main
 
     uninterrupted = shutil.copytree(uninterrupted, tmp_path / "copy")
     before = {p.name: p.read_bytes() for p in (uninterrupted / "chunks").iterdir()}
     argv = generate_cmd(toy_corpus, toy_reverse_checkpoint, uninterrupted, "--decoding", "beam")[3:]
     assert generate_main(list(map(str, argv))) == 1  # main() in-process: no second fairseq import
-    assert "generation.json records a generation with other settings (differing: decoding)" in capsys.readouterr().err
+    assert "holds a generation with other settings (differing: decoding;" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (uninterrupted / "chunks").iterdir()} == before
+
+    shutil.rmtree(uninterrupted / ".stages")  # chunks whose settings nothing records
+    argv = generate_cmd(toy_corpus, toy_reverse_checkpoint, uninterrupted)[3:]
+    assert generate_main(list(map(str, argv))) == 1
+    assert "holds chunks but" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in (uninterrupted / "chunks").iterdir()} == before
 
 

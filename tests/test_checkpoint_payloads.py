@@ -16,7 +16,7 @@ from payloads import (NO_WEIGHTS_ONLY_ENV, PAYLOADS, craft_checkpoint, upstream_
 
 from fairseq import checkpoint_utils
 from fairseq_ext.checkpoint_safety import UnsafeCheckpointError, safe_load
-from fairseq_ext.pipeline.averaging import average_checkpoints
+from nmt_suite.rungs.averaging import average_checkpoints
 
 HUB_SCRIPT = """
 import sys

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from fairseq_ext.demo_corpus import (
+from nmt_suite.demo_corpus import (
     NOUNS,
     _Generator,
     en_number,

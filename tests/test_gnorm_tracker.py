@@ -13,7 +13,8 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 from fairseq.trainer import Trainer
 
 from fairseq_ext import gnorm_tracker
-from fairseq_ext.gnorm_tracker import GnormTracker, read_gnorm_log, truncate_gnorm_log
+from fairseq_ext.gnorm_tracker import GnormTracker
+from nmt_suite.gnorm_log import TENSORBOARD_SUBDIR, GnormLogError, read_gnorm_log, truncate_gnorm_log
 
 SMALL = (*MICRO_MODEL_ARGS, "--disable-validation")
 BASE_RUN = ("--update-freq", "2", "--clip-norm", "1.0", "--save-interval-updates", "2",
@@ -70,7 +71,7 @@ def test_tensorboard_scalar_per_update(base_run):
 
     save_dir, _ = base_run
     records = read_gnorm_log(save_dir / "gnorm.jsonl")
-    events = EventAccumulator(str(save_dir.parent / "tensorboard" / gnorm_tracker.TENSORBOARD_SUBDIR))
+    events = EventAccumulator(str(save_dir.parent / "tensorboard" / TENSORBOARD_SUBDIR))
     events.Reload()
     scalars = events.Scalars("gnorm")
     assert [e.step for e in scalars] == [r["update"] for r in records]
@@ -220,5 +221,5 @@ def test_truncate_drops_later_records_and_partial_line(tmp_path, last_update, ke
 
 def test_corrupt_line_is_an_error_naming_file_and_line(tmp_path):
     path = _records(tmp_path, ['{"update": 1}\n', "garbage\n", '{"update": 2}\n'])
-    with pytest.raises(gnorm_tracker.GnormLogError, match=r"gnorm.jsonl:2"):
+    with pytest.raises(GnormLogError, match=r"gnorm.jsonl:2"):
         read_gnorm_log(path)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from fairseq_ext.checkpoint_safety import safe_load
-from fairseq_ext.pipeline.averaging import average_checkpoints, last_checkpoints
+from nmt_suite.rungs.averaging import average_checkpoints, last_checkpoints
 
 
 @pytest.mark.parametrize("files, n, expected", [

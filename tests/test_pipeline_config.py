@@ -4,16 +4,16 @@ import shlex
 import pytest
 from conftest import REPO, cli
 
-from fairseq_ext.backtranslation.boss import BossPipeline
-from fairseq_ext.pipeline.config import (
+from nmt_suite.backtranslation.boss import BossPipeline
+from nmt_suite.rungs.config import (
     ConfigError,
     apply_overrides,
     load_config,
     parse_override,
     to_cli_args,
 )
-from fairseq_ext.pipeline.run import PipelineError, _refuse_under_launcher, empty_run_dir, precision_options
-from fairseq_ext.pipeline.run import main as run_main
+from nmt_suite.rungs.run import PipelineError, _refuse_under_launcher, empty_run_dir, precision_options
+from nmt_suite.rungs.run import main as run_main
 
 
 def _load(rung, corpus):

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from conftest import alive
 
-from fairseq_ext.pipeline.run import UPDATES_IN_LOG
-from fairseq_ext.pipeline.stages import StageFailed, run_lock, run_logged
+from nmt_suite.rungs.run import UPDATES_IN_LOG
+from nmt_suite.rungs.stages import StageFailed, run_lock, run_logged
 
 # A pipeline stand-in: takes the run lock, starts one child through run_logged and waits for it.
 # The child writes its pid, then sleeps; with KEEP it first clears its parent-death signal, as a
 # grandchild or a process that re-parents itself would have none.
 PIPELINE = """
 import sys
-from fairseq_ext.pipeline.stages import run_lock, run_logged
+from nmt_suite.rungs.stages import run_lock, run_logged
 run_dir, pid_file, keep = sys.argv[1], sys.argv[2], sys.argv[3] == "keep"
 child = ("import ctypes, os, sys, time\\n"
          + ("ctypes.CDLL(None).prctl(1, 0)\\n" if keep else "")

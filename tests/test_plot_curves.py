@@ -1,16 +1,16 @@
-"""analysis/plot_curves.py on a real fairseq-train run: tensorboard events and the log fallback."""
-import importlib.util
+"""nmt_suite.analysis.curves (analysis/plot_curves.py) on a real fairseq-train run: tensorboard
+events and the log fallback."""
 import logging
 import shutil
+import subprocess
+import sys
 
 import matplotlib.pyplot as plt
 import pytest
 from conftest import REPO, TINY_TRAIN_ARGS, cli
 from fairseq.logging import progress_bar
 
-spec = importlib.util.spec_from_file_location("plot_curves", REPO / "analysis" / "plot_curves.py")
-plot_curves = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(plot_curves)
+from nmt_suite.analysis import curves as plot_curves
 
 SMALL = ("--encoder-embed-dim", "32", "--decoder-embed-dim", "32", "--encoder-ffn-embed-dim", "64",
          "--decoder-ffn-embed-dim", "64", "--encoder-layers", "1", "--decoder-layers", "1",
@@ -93,3 +93,16 @@ def test_run_without_events_or_log_is_a_clear_error(tmp_path, capsys):
     assert plot_curves.main([str(tmp_path)]) == 2
     assert "no losses found" in capsys.readouterr().err
     assert not (tmp_path / "plots").exists()
+
+
+def test_entry_point_script_runs_as_documented(run_dir, tmp_path):
+    """``python analysis/plot_curves.py RUN_DIR -o ...`` from any directory, as the docstring prints it."""
+    out = tmp_path / "figs" / "curves.png"
+    proc = subprocess.run([sys.executable, str(REPO / "analysis" / "plot_curves.py"), str(run_dir),
+                           "-o", str(out), "--format", "png", "pdf"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(out), str(out.with_suffix(".pdf"))]
+    assert out.stat().st_size > 0 and out.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
+    assert "DEBUG" not in proc.stderr  # no fairseq logging set-up floods the plotting script
+    assert not list(out.parent.glob(".*"))  # no temporary file left behind

@@ -1,20 +1,10 @@
-"""analysis/plot_gnorm.py: the figure's artists, not just that a file appears."""
-import importlib.util
+"""nmt_suite.analysis.gnorm (analysis/plot_gnorm.py): the figure's artists, not just that a file appears."""
 import json
 
 import matplotlib.pyplot as plt
 import pytest
-from conftest import REPO
 
-
-def _load_script(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "analysis" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-plot_gnorm = _load_script("plot_gnorm")
+from nmt_suite.analysis import gnorm as plot_gnorm
 
 
 def _records(spike_at, n=200, clip_norm=1.0, overflow_at=()):

@@ -1,17 +1,14 @@
-"""analysis/plot_posemb.py on our checkpoints and on stock fairseq transformer checkpoints."""
-import importlib.util
+"""nmt_suite.analysis.posemb (analysis/plot_posemb.py) on our checkpoints and on stock fairseq
+transformer checkpoints."""
 import math
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from conftest import MICRO_MODEL_ARGS, MICRO_MODEL_DIM, REPO, cli
+from conftest import MICRO_MODEL_ARGS, MICRO_MODEL_DIM, cli
 
 from fairseq_ext.checkpoint_safety import safe_load
-
-spec = importlib.util.spec_from_file_location("plot_posemb", REPO / "analysis" / "plot_posemb.py")
-plot_posemb = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(plot_posemb)
+from nmt_suite.analysis import posemb as plot_posemb
 
 SMALL = (*MICRO_MODEL_ARGS, "--max-update", "1", "--disable-validation", "--no-epoch-checkpoints")
 # --data-buffer-size 0: without our plugin (fairseq_ext.loader_shutdown) stock fairseq stopped

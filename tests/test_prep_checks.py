@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import cli
-from fairseq_ext.prep.clean_step import warning_lines
+from nmt_suite.prep.clean_step import warning_lines
 from prep_toy import run_prepare, toy_args, write_toy_corpus
 
 
@@ -113,7 +113,7 @@ def test_own_corpus_with_default_options_lowers_a_too_large_vocabulary(tmp_path)
     --vocab-size 8000 is more than the text supports, so the largest size sentencepiece accepts
     is used, said once, recorded, and equal to asking for it."""
     raw = tmp_path / "raw"
-    cli("python", "-m", "fairseq_ext.demo_corpus", raw, "--train", "6000", "--valid", "300", "--test", "300")
+    cli("python", "-m", "nmt_suite.demo_corpus", raw, "--train", "6000", "--valid", "300", "--test", "300")
     data = tmp_path / "data"
     args = ["--corpus", "local", "--name", "mine", "--data-dir", data,
             "--train", raw / "train", "--valid", raw / "valid", "--test", raw / "test"]

@@ -1,7 +1,7 @@
 """Cleaning rules, English and Chinese, as (input, expected) tables."""
 import pytest
 
-from fairseq_ext.prep.clean import ScriptConverter, clean_en, clean_zh, for_reference, has_cjk, mostly_cjk
+from nmt_suite.prep.clean import ScriptConverter, clean_en, clean_zh, for_reference, has_cjk, mostly_cjk
 
 EN_CASES = [
     ("(Laughter) So we did it.", "So we did it."),

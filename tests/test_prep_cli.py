@@ -7,7 +7,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,8 +14,10 @@ from types import SimpleNamespace
 import pytest
 from fairseq.data import Dictionary, data_utils
 
-from conftest import REPO, cli
-from fairseq_ext.names import is_plain_name
+from conftest import BIN, cli
+from nmt_suite.names import is_plain_name
+from nmt_suite.prep.workspace import STATE
+from nmt_suite.stage_cache import StageRecords
 from prep_toy import run_prepare, snapshot, toy_args, write_toy_corpus
 
 
@@ -91,6 +92,33 @@ def test_binarized_files_equal_stock_fairseq_preprocess(toy, tmp_path):
     assert len(produced) == 12
     for name in produced:
         assert (tmp_path / name).read_bytes() == (c / "bin" / name).read_bytes(), name
+
+
+def test_step_records_hold_the_manifest_keys_and_output_hashes(toy):
+    """Each step's record ``.prep-state/<step>.json`` holds the key manifest.json lists for it and
+    the sha256 of the outputs it built; together they are the manifest's outputs."""
+    c = toy.corpus
+    manifest = json.loads((c / "manifest.json").read_text())
+    records = StageRecords(c / STATE)
+    assert records.stages() == sorted(manifest["steps"])
+    outputs = {}
+    for step, key in manifest["steps"].items():
+        record = records.up_to_date(step, key)
+        assert record is not None, step
+        assert not set(record["outputs"]) & set(outputs), step
+        outputs.update(record["outputs"])
+    assert outputs == manifest["outputs"]
+    assert records.read("spm")["info"]["vocab_size"] == manifest["spm"]["vocab_size"]
+
+
+def test_a_damaged_output_is_rebuilt_by_its_step_alone(toy, tmp_path):
+    data = copy_prepared(toy, tmp_path)
+    (data / "local" / "spm_text" / "test.en").write_text("not what the step wrote\n", encoding="utf-8")
+    stats = tmp_path / "stats.json"
+    code, _, err = run_prepare(toy_args(toy.raw, data, "--stats-json", stats))
+    assert code == 0, err
+    assert steps_built(stats) == {"encode-test.en"}  # the same text again: bin/ stays up to date
+    assert snapshot(data / "local") == snapshot(toy.corpus)
 
 
 def test_second_run_does_nothing_and_says_so(toy, tmp_path):
@@ -294,7 +322,8 @@ def test_crlf_bom_and_tsv_inputs_give_the_same_corpus(toy, tmp_path):
 
 
 def _start_cli(args: list) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(REPO / "scripts" / "prepare_data.py"), *map(str, args)],
+    """prepare_data.py's console script (nmt_suite.prep.cli:main) in a process of its own."""
+    return subprocess.Popen([str(BIN / "fairseq-ext-prepare"), *map(str, args)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -318,7 +347,7 @@ def test_kill_9_then_rerun_gives_identical_outputs(toy, tmp_path):
         # sentencepiece is recorded (staged): the run is encoding (or just past it)
         "encoding": lambda: (corpus / ".staging" / ".prep-state" / "spm.json").exists(),
         # fairseq-preprocess is running in the binarize step's temporary directory
-        "binarization": lambda: any((corpus / ".staging").glob(".tmp-binarize-*/bin-inputs")),
+        "binarization": lambda: any((corpus / ".staging").glob(".binarize.tmp-*/bin-inputs")),
     }
     for point, reached in kill_points.items():
         proc = _start_cli(toy_args(toy.raw, data))

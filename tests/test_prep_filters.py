@@ -1,8 +1,8 @@
 """Pair and monolingual filters, the leakage filter and the seeded valid split."""
 import pytest
 
-from fairseq_ext.prep.filters import (LengthLimits, Tally, drop_leaks, filter_mono, filter_pairs, held_out_keys,
-                                      leak_key, split_valid)
+from nmt_suite.prep.filters import (LengthLimits, Tally, drop_leaks, filter_mono, filter_pairs, held_out_keys,
+                                    split_valid)
 
 LIMITS = LengthLimits(min_len=2, max_len=8, max_ratio=3.0)
 
@@ -33,17 +33,22 @@ def test_duplicates_keep_the_first_pair_and_count_by_first_reason():
     assert tally.kept == 2
 
 
-@pytest.mark.parametrize("a,b,same", [
+@pytest.mark.parametrize("train,held,leaks", [
     ("Thank you.", "thank you", True),
     ("Thank you!", "Thank  you .", True),
     ("谢谢。", "谢谢！", True),
     ("“谢谢”", "谢谢", True),
+    ("Ｔｈａｎｋ ｙｏｕ", "thank you", True),    # full-width forms: NFKC
+    ("<BT> Thank you", "Thank you.", True),    # the back-translation tag is not part of a sentence
     ("Thank you.", "Thank you all.", False),
     ("3.14", "314", True),
     ("...", "!!!", False),   # nothing left to compare: never a match
 ])
-def test_leak_key(a, b, same):
-    assert (leak_key(a) == leak_key(b) and bool(leak_key(a))) is same
+def test_leak_means_the_same_sentence_key(train, held, leaks):
+    tally = Tally(input=1)
+    kept = drop_leaks([0], [[train]], {"test": (held_out_keys([held]),)}, tally)
+    assert (kept == []) is leaks
+    assert tally.dropped == ({"leak_test": 1} if leaks else {})
 
 
 def test_leakage_filter_removes_train_pairs_seen_in_valid_or_test_on_either_side():

@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from fairseq_ext.prep.clean import ScriptConverter
-from fairseq_ext.prep.download import RemoteFile, ensure_files, fetch
-from fairseq_ext.prep.errors import PrepError
-from fairseq_ext.prep.sources import TED2020_FILES
+from nmt_suite.prep.clean import ScriptConverter
+from nmt_suite.prep.download import RemoteFile, ensure_files, fetch
+from nmt_suite.prep.errors import PrepError
+from nmt_suite.prep.sources import TED2020_FILES
 from prep_toy import run_prepare, write_toy_corpus
 
 

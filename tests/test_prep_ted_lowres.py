@@ -8,7 +8,8 @@ import json
 import pytest
 
 from conftest import SHARED_DATA, requires_shared_data
-from fairseq_ext.prep.filters import held_out_keys, leak_key
+from nmt_suite.prep.filters import held_out_keys
+from nmt_suite.tokens import sentence_key
 from prep_toy import run_prepare
 
 LIANG = SHARED_DATA / "ted-en-zh-liangyming"
@@ -79,5 +80,5 @@ def test_no_valid_or_test_sentence_reaches_training_text(ted_lowres):
     held_raw = {lang: {line for name in VALID + TEST for line in read(IWSLT / f"{name}.{lang}")} for lang in ("en", "zh")}
     for name, lang in (("train.en", "en"), ("train.zh", "zh"), ("mono.zh", "zh")):
         text = read(ted_lowres / "clean" / name)
-        assert not [line for line in text if leak_key(line) in held[lang]]
+        assert not [line for line in text if sentence_key(line) in held[lang]]
         assert not set(text) & held_raw[lang]

@@ -21,20 +21,31 @@ def test_import_registers_components():
 
 
 def test_second_copy_under_another_name_does_not_reregister(tmp_path):
-    import fairseq_ext  # noqa: F401
-    from fairseq.models import ARCH_CONFIG_REGISTRY
-    from fairseq.tasks import TASK_REGISTRY
-
-    before = (ARCH_CONFIG_REGISTRY["transformer_prenorm"], TASK_REGISTRY["translation_ext"])
+    """``--user-dir`` naming a copy of the plugin under another directory name, in a process that
+    already imported fairseq_ext: fairseq imports the copy's package (whose own imports resolve to
+    the loaded ``fairseq_ext.*``) and then every module of its tasks/ and models/ under the copy's
+    name, which registers the same components a second time."""
     copy = tmp_path / "fairseq_ext_copy"
     shutil.copytree(USER_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    # the copy imports its submodules as `fairseq_ext.*` (the cached originals) except the
-    # ones executed directly here, which is what a second installed copy amounts to
-    for module in ("models/transformer_prenorm.py", "tasks/translation_ext.py"):
-        spec = importlib.util.spec_from_file_location(f"fairseq_ext_copy.{module[:-3].replace('/', '.')}",
-                                                      copy / module)
-        spec.loader.exec_module(importlib.util.module_from_spec(spec))
-    assert (ARCH_CONFIG_REGISTRY["transformer_prenorm"], TASK_REGISTRY["translation_ext"]) == before
+    code = f"""
+import argparse, sys
+import fairseq_ext
+from fairseq import utils
+from fairseq.models import ARCH_CONFIG_REGISTRY, MODEL_REGISTRY
+from fairseq.tasks import TASK_REGISTRY
+def registered():
+    return (ARCH_CONFIG_REGISTRY["transformer_prenorm"], MODEL_REGISTRY["rnn_seq2seq"],
+            TASK_REGISTRY["translation_ext"])
+before = registered()
+utils.import_user_module(argparse.Namespace(user_dir={str(copy)!r}))
+copies = sorted(m for m in sys.modules if m.startswith("fairseq_ext_copy."))
+assert "fairseq_ext_copy.tasks.translation_ext" in copies, copies  # the copy's modules ran
+assert "fairseq_ext_copy.models.transformer_prenorm" in copies, copies
+assert registered() == before, "a second copy replaced registered components"
+print("same components")
+"""
+    out = cli(sys.executable, "-c", code)
+    assert "same components" in out.stdout
 
 
 def test_user_dir_with_installed_copy_on_path(toy_bin, tmp_path):

@@ -1,12 +1,12 @@
-"""Spike detection (fairseq_ext/spikes.py) on synthetic gradient-norm series."""
+"""Spike detection (nmt_suite.analysis.spikes) on synthetic gradient-norm series."""
 import json
 import math
 import random
 
 import pytest
 
-from fairseq_ext import spikes
-from fairseq_ext.spikes import detect_spikes
+from nmt_suite.analysis import spikes
+from nmt_suite.analysis.spikes import detect_spikes
 
 
 def _noisy(n, level=1.0, seed=0, spread=0.15):

@@ -16,7 +16,7 @@ import pytest
 from conftest import MICRO_MODEL_ARGS, REPO, TINY_TRAIN_ARGS, cli
 from prep_toy import run_prepare, write_toy_corpus
 
-from fairseq_ext.pipeline.translate import (
+from nmt_suite.translate import (
     GIVE_UP_AFTER,
     READY_MARKER,
     FairseqFailed,
@@ -250,7 +250,7 @@ def test_device_cuda_without_cuda_fails_before_fairseq_starts(fake_run):
     run, _ = fake_run
     proc = translate_sh(run, "--device", "cuda", stdin=b"The cat sees a fish.\n")
     assert proc.returncode == 2 and proc.stdout == b""
-    assert err_lines(proc) == ["translate.sh: error: --device cuda: torch sees no CUDA device"]
+    assert err_lines(proc) == ["translate.sh: error: device=cuda but torch sees no CUDA device"]
     assert (run / "translate.log").read_text() == ""
 
 

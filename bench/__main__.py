@@ -1,5 +1,0 @@
-import sys
-
-from bench.harness import main
-
-sys.exit(main())

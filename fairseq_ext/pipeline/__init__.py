@@ -1,1 +1,0 @@
-"""Run orchestration for the baseline ladder: configs, stages, averaging, evaluation, results (PIPE)."""

@@ -1,0 +1,5 @@
+import sys
+
+from nmt_suite.bench.harness import main
+
+sys.exit(main())
