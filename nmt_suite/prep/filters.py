@@ -56,43 +56,43 @@ def length_problem(length: int, limits: LengthLimits):
     return None
 
 
+def _keep_first_sound(items, problem_of, tally: Tally) -> list:
+    """Indices of the items without a problem that are not exact duplicates of an earlier kept item;
+    each dropped item is tallied under its problem (``duplicate`` for repeats)."""
+    kept, seen = [], set()
+    for i, item in enumerate(items):
+        problem = problem_of(item)
+        if problem is None:
+            if item in seen:
+                problem = "duplicate"
+            else:
+                seen.add(item)
+        if problem:
+            tally.drop(problem)
+        else:
+            kept.append(i)
+    return kept
+
+
+def _pair_problem(pair, limits: LengthLimits):
+    le, lz = en_length(pair[0]), zh_length(pair[1])
+    problem = length_problem(le, limits) or length_problem(lz, limits)
+    if problem is None and max(le, lz) > limits.max_ratio * min(le, lz):
+        problem = "ratio"
+    return problem
+
+
 def filter_pairs(en: list, zh: list, limits: LengthLimits, tally: Tally) -> list:
     """Drop pairs with an empty side, a side out of [min_len, max_len], a length ratio above
     max_ratio, or an exact (en, zh) duplicate of an earlier pair."""
     tally.input += len(en)
-    kept, seen = [], set()
-    for i, (e, z) in enumerate(zip(en, zh)):
-        le, lz = en_length(e), zh_length(z)
-        problem = length_problem(le, limits) or length_problem(lz, limits)
-        if problem is None and max(le, lz) > limits.max_ratio * min(le, lz):
-            problem = "ratio"
-        if problem is None:
-            if (e, z) in seen:
-                problem = "duplicate"
-            else:
-                seen.add((e, z))
-        if problem:
-            tally.drop(problem)
-        else:
-            kept.append(i)
-    return kept
+    return _keep_first_sound(zip(en, zh), lambda pair: _pair_problem(pair, limits), tally)
 
 
 def filter_mono(zh: list, limits: LengthLimits, tally: Tally) -> list:
+    """Drop lines out of [min_len, max_len] and exact duplicates of an earlier line."""
     tally.input += len(zh)
-    kept, seen = [], set()
-    for i, z in enumerate(zh):
-        problem = length_problem(zh_length(z), limits)
-        if problem is None:
-            if z in seen:
-                problem = "duplicate"
-            else:
-                seen.add(z)
-        if problem:
-            tally.drop(problem)
-        else:
-            kept.append(i)
-    return kept
+    return _keep_first_sound(zh, lambda line: length_problem(zh_length(line), limits), tally)
 
 
 def split_valid(indices: list, ratio: float, seed: int) -> tuple:
