@@ -364,7 +364,7 @@ class Pipeline:
             try:
                 run_logged(self.generate_cmd(split, tmp_dir), self.run_dir / f"generate-{split}.log",
                            echo=self.verbose, env=self.child_env)
-                atomic_copy(tmp_dir / out.name, out, copy=shutil.move)
+                os.replace(tmp_dir / out.name, out)  # complete once fairseq-generate exits
             finally:
                 shutil.rmtree(tmp_dir, ignore_errors=True)
             self.records.write(stage, key, outputs=[out.name], wall_s=time.time() - start)
