@@ -121,6 +121,17 @@ def curves_from_log(log_path) -> dict:
     return _select(metrics)
 
 
+def last_validation(log_path, subset="valid") -> dict:
+    """The metrics of the last validation of *subset* in a fairseq-train log (``{}`` when there is none)."""
+    last = {}
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            parsed = _parse_line(line.rstrip("\n"))
+            if parsed and parsed[0] == subset and parsed[1].get("num_updates") is not None:
+                last = parsed[1]
+    return last
+
+
 def load_curves(run_dir, tensorboard_dir=None, log_path=None):
     """(curves, source description) of a run, from tensorboard if possible, else its log."""
     run_dir = Path(run_dir)

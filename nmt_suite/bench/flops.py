@@ -38,12 +38,13 @@ def matmul_peak(device: str, dtype: str, n: int = 0, min_seconds: float = 0.5, t
     return best
 
 
-def training_flops_per_token(train_args: list, batches: int = 2) -> float:
-    """Matmul FLOPs of forward + backward per target token, counted on real batches.
+def training_setup(train_args: list):
+    """fairseq's task, model and criterion for *train_args*, and the batches of one training epoch.
 
     *train_args* are fairseq-train arguments (data, task, arch, criterion, --max-tokens,
     --seed ...); the model is built on the CPU in fp32 (FLOPs do not depend on precision).
-    Attention runs through the math kernel here so that its matmuls are counted too.
+    The batches are lists of sentence indices in fairseq's order (by length), the same
+    set every epoch; fairseq shuffles their order per epoch.
     """
     from fairseq import options, tasks, utils
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
@@ -57,16 +58,41 @@ def training_flops_per_token(train_args: list, batches: int = 2) -> float:
     model = task.build_model(cfg.model)
     criterion = task.build_criterion(cfg.criterion)
     iterator = task.get_batch_iterator(
-        task.dataset("train"), max_tokens=cfg.dataset.max_tokens,
+        task.dataset("train"), max_tokens=cfg.dataset.max_tokens, max_sentences=cfg.dataset.batch_size,
         max_positions=utils.resolve_max_positions(task.max_positions(), model.max_positions()),
+        required_batch_size_multiple=cfg.dataset.required_batch_size_multiple,
         seed=cfg.common.seed, ignore_invalid_inputs=True,
-    ).next_epoch_itr(shuffle=True)
+    )
+    return cfg, task, model, criterion, [list(batch) for batch in iterator.frozen_batches]
+
+
+def flops_per_target_token(task, model, criterion, batches: list) -> float:
+    """Matmul FLOPs of forward + backward per target token, counted on *batches* (index lists).
+
+    Attention runs through the math kernel here so that its matmuls are counted too.
+    torch's counter knows matmuls, convolutions and attention, not fused RNN kernels.
+    """
+    dataset = task.dataset("train")
     tokens, counter = 0, FlopCounterMode(display=False)
     model.train()
     with counter, sdpa_kernel([SDPBackend.MATH]):
-        for _ in range(batches):
-            sample = next(iterator)
+        for batch in batches:
+            sample = dataset.collater([dataset[i] for i in batch])
             loss, _, _ = criterion(model, sample)
             loss.backward()
             tokens += int(sample["ntokens"])
     return counter.get_total_flops() / tokens
+
+
+def spread(items: list, n: int) -> list:
+    """*n* items evenly spaced over *items* (all of them when there are fewer)."""
+    if n >= len(items):
+        return list(items)
+    return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)] if n > 1 else [items[len(items) // 2]]
+
+
+def training_flops_per_token(train_args: list, batches: int = 2) -> float:
+    """Matmul FLOPs of forward + backward per target token, on *batches* batches spread over
+    the lengths of the training set (fairseq's batches run from the shortest to the longest)."""
+    _, task, model, criterion, all_batches = training_setup(train_args)
+    return flops_per_target_token(task, model, criterion, spread(all_batches, batches))

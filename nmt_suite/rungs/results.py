@@ -17,6 +17,11 @@ SCHEMA_VERSION = 1
 SPLITS = ("valid", "test")
 
 
+def optional(**kwargs):
+    """A field of RunResults (or a subclass) that is absent from results.json when None."""
+    return dataclasses.field(default=None, metadata={"optional": True}, kw_only=True, **kwargs)
+
+
 @dataclasses.dataclass
 class RunResults:
     """One run's ``results.json``: its keys, in this order, with these types."""
@@ -47,6 +52,12 @@ class RunResults:
     missing_hypotheses: dict      # split -> sentences fairseq-generate gave no hypothesis
     plots: dict                   # plot -> "ok", "skipped: ..." or "failed: ..."
     created: str
+    # what the training cost, whatever its budget: target tokens seen (from fairseq's log), the
+    # model's FLOPs per target token (forward + backward, torch's counter) and their product
+    train_tokens: int | None = optional()
+    flops_per_token: float | None = optional()
+    train_flops: float | None = optional()
+    budget: dict | None = optional()  # train.budget_*: the budget, the updates it bought, the options set
 
     def to_json(self) -> dict:
         """The content of results.json; an optional field that is None is left out."""
@@ -58,11 +69,6 @@ class RunResults:
         """The record of a results.json's content, checked (the keys other pipelines add are left out)."""
         validate_results(data, where, cls)
         return cls(**{field.name: data.get(field.name) for field in dataclasses.fields(cls)})
-
-
-def optional(**kwargs):
-    """A field of a RunResults subclass that is absent from results.json when None."""
-    return dataclasses.field(default=None, metadata={"optional": True}, **kwargs)
 
 
 SCORE_SCHEMA = {"bleu": (int, float), "bleu_signature": str, "chrf": (int, float), "chrf_signature": str,
@@ -142,7 +148,7 @@ def train_log_stats(log_path: Path) -> dict:
     params, tokens, seconds = None, 0.0, 0.0
     prev_updates = 0
     if not Path(log_path).exists():
-        return {"params": None, "tokens_per_s": None}
+        return {"params": None, "tokens_per_s": None, "tokens": None}
     with open(log_path, encoding="utf-8", errors="replace") as f:
         for line in f:
             if _SESSION in line:
@@ -161,7 +167,8 @@ def train_log_stats(log_path: Path) -> dict:
                     epoch_tokens = fields["wpb"] * updates
                     tokens += epoch_tokens
                     seconds += epoch_tokens / fields["wps"]
-    return {"params": params, "tokens_per_s": round(tokens / seconds, 1) if seconds else None}
+    return {"params": params, "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
+            "tokens": round(tokens) if tokens else None}
 
 
 def checkpoint_counters(state: dict) -> dict:

@@ -25,6 +25,7 @@ from nmt_suite.device import DeviceError, add_device_option, resolve_device
 from nmt_suite.files import atomic_copy, atomic_write_json, atomic_write_lines, read_json, remove_stale_temps, temp_name
 from nmt_suite.plugin import PLUGIN_DIR
 from nmt_suite.rungs import config as config_mod
+from nmt_suite.rungs.budget import BUDGET_KEYS, BudgetError, budget_options, check_budget, updates_for
 from nmt_suite.rungs.config import ConfigError, check_name, load_config, to_cli_args
 from nmt_suite.rungs.results import SCHEMA_VERSION, SPLITS, RunResults, validate_results
 from nmt_suite.rungs.stages import Progress, StageFailed, run_lock, run_logged
@@ -36,7 +37,7 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16", "amp", "cpu-bf16")
 _MODULES = {"fairseq-train": "fairseq_cli.train", "fairseq-generate": "fairseq_cli.generate",
             "fairseq-interactive": "fairseq_cli.interactive", "fairseq-ext-prepare": "nmt_suite.prep.cli"}
 # the stages whose seconds results.json reports (their records' wall_s)
-TIMED_STAGES = ("prepare", "train", "average", "generate_valid", "generate_test")
+TIMED_STAGES = ("prepare", "compute", "train", "average", "generate_valid", "generate_test")
 
 
 class PipelineError(RuntimeError):
@@ -172,7 +173,12 @@ class Pipeline:
         except DeviceError as err:
             raise ConfigError(str(err)) from None
         self.precision, train_prec, gen_prec = precision_options(self.device, str(cfg.get("precision", "auto")))
-        self.train_options = {**cfg["train"], **{k: v for k, v in train_prec.items() if v is not None}}
+        try:
+            self.budget = check_budget(cfg["train"])  # {} without one
+        except BudgetError as err:
+            raise ConfigError(str(err)) from None
+        self.train_options = {**{k: v for k, v in cfg["train"].items() if k not in BUDGET_KEYS},
+                              **{k: v for k, v in train_prec.items() if v is not None}}
         self.generate_options = {**cfg["generate"], **gen_prec}
         threads = cfg.get("threads")  # checked with the other values in check()
         # torch's intra-op threads in fairseq-train/-generate; null = torch's default (all cores)
@@ -180,6 +186,7 @@ class Pipeline:
         # what the stages set, in the order they run
         self.corpus_hash = None  # prepare: the prepared corpus' hash (its manifest's)
         self.data_key = None     # the key of the training data (prepare: the corpus hash)
+        self.compute = None      # train: what a training update costs (budget.measure), and the budget's plan
         self.train_key = None    # train
         self.avg_key = None      # average, with the names of the checkpoints it averaged:
         self.averaged = None
@@ -293,8 +300,45 @@ class Pipeline:
         self.records.write("prepare", corpus_hash, wall_s=time.time() - start)
         self.corpus_hash = self.data_key = corpus_hash
 
+    def measure_compute(self) -> None:
+        """FLOPs per target token and target tokens per update of this training (measured once, in a child
+        process); with a budget, the updates it buys replace the stopping options (nmt_suite.rungs.budget)."""
+        key = stage_key("compute", {"train": self.train_options, "data": self.data_key, "on": str(self.train_data)})
+        record = self.records.up_to_date("compute", key)
+        if record:
+            measured = record["info"]["measured"]
+        else:
+            out = self.run_dir / "compute.json"
+            print("[pipeline] compute: counting the training FLOPs per target token on real batches", flush=True)
+            start = time.time()
+            planned = self.train_options
+            if self.budget:  # the options a budget sets, with a stand-in count: they change no FLOPs
+                self.train_options = {**planned, **budget_options(self.budget, 1, planned.get("lr_scheduler"))}
+            try:
+                args = self.train_cmd()[len(tool("fairseq-train")):]
+            finally:
+                self.train_options = planned
+            run_logged([sys.executable, "-m", "nmt_suite.rungs.budget", "--out", out, "--", *args],
+                       self.run_dir / "compute.log", echo=self.verbose, env=self.child_env)
+            measured = read_json(out)
+            out.unlink()
+            self.records.write("compute", key, wall_s=time.time() - start, measured=measured)
+        self.compute = {**measured, "budget": None}
+        if self.budget:
+            updates = updates_for(self.budget, measured["flops_per_token"], measured["tokens_per_update"])
+            options = budget_options(self.budget, updates, self.train_options.get("lr_scheduler"))
+            replaced = [k for k in options if self.train_options.get(k) not in (None, options[k])]
+            self.train_options = {**self.train_options, **options}
+            self.compute["budget"] = {**self.budget, "updates": updates, "options": options}
+            what = (f"{self.budget['budget_flops']:.3g} FLOPs" if "budget_flops" in self.budget
+                    else f"{self.budget['budget_tokens']:.3g} target tokens")
+            print(f"[pipeline] budget: {what} = {updates} updates of {measured['tokens_per_update']:.0f} target "
+                  f"tokens at {measured['flops_per_token'] / 1e6:.2f} MFLOP per token"
+                  + (f" (replaces {', '.join(f'train.{k}' for k in replaced)})" if replaced else ""), flush=True)
+
     def train(self) -> None:
         """fairseq-train on ``train_data`` (``data_key``), resuming from checkpoint_last.pt."""
+        self.measure_compute()
         data_key = self.data_key
         key = stage_key("train", {"train": self.train_options, "data": data_key})  # threads: speed only
         self.train_key = key
@@ -469,6 +513,7 @@ class Pipeline:
 
         counters = checkpoint_counters(safe_load(self.ckpt_dir / "checkpoint_last.pt"))
         log_stats = train_log_stats(self.run_dir / "train.log")
+        compute = self.compute or {}
         params = log_stats["params"] or count_params(safe_load(self.run_dir / "checkpoint_avg.pt")["model"])
         walls = {name: (self.records.read(name) or {}).get("wall_s", 0.0) for name in TIMED_STAGES}
         walls["total"] = round(sum(walls.values()), 1)
@@ -479,6 +524,10 @@ class Pipeline:
         return dict(
             schema_version=SCHEMA_VERSION, corpus=self.corpus, rung=self.rung, scores=self.scores,
             params=int(params), **counters, wall_time_s=walls, tokens_per_s=log_stats["tokens_per_s"],
+            train_tokens=log_stats["tokens"], flops_per_token=compute.get("flops_per_token"),
+            train_flops=(compute["flops_per_token"] * log_stats["tokens"]
+                         if compute.get("flops_per_token") and log_stats["tokens"] else None),
+            budget=compute.get("budget"),
             corpus_hash=self.corpus_hash, data_dir=str(self.data), git_commit=commit, git_dirty=dirty,
             checkpoint="checkpoint_avg.pt", averaged_checkpoints=self.averaged, device=self.device,
             precision=self.precision, config=self.cfg,

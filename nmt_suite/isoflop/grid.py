@@ -1,0 +1,88 @@
+"""The grids of an IsoFLOP study: FLOP budgets x a family of model sizes, and each point's rung overrides.
+
+The size family scales width and depth together: step k has width ``d = base * 2**(k//2)``,
+times 1.5 on odd steps (so the width doubles every two steps: 32, 48, 64, 96, 128, 192 ...),
+``1 + k//2`` encoder and as many decoder layers, a feed-forward width of 4d and heads of
+``base`` dimensions (``d // base`` heads). Every point trains ``transformer_prenorm`` with a
+learning rate that falls as 1/sqrt(d) (capped at LR_CAP), warm-up over a tenth of its updates
+and a linear decay to zero at the end of its budget, so each size gets a schedule fitted to
+its budget (as Chinchilla's cosine cycles are).
+"""
+import dataclasses
+import math
+
+LR_AT_256 = 2e-3   # strong.yaml's peak for d_model 256
+LR_CAP = 5e-3
+WARMUP_SHARE = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class Size:
+    width: int
+    layers: int
+    heads: int
+
+    @property
+    def name(self) -> str:
+        return f"d{self.width}-l{self.layers}"
+
+    @property
+    def lr(self) -> float:
+        return round(min(LR_CAP, LR_AT_256 * math.sqrt(256 / self.width)), 6)
+
+    def train_overrides(self) -> dict:
+        """fairseq-train options of this size (encoder and decoder alike)."""
+        shape = {}
+        for side in ("encoder", "decoder"):
+            shape.update({f"{side}_embed_dim": self.width, f"{side}_ffn_embed_dim": 4 * self.width,
+                          f"{side}_layers": self.layers, f"{side}_attention_heads": self.heads})
+        return {**shape, "lr": self.lr}
+
+
+def size_family(base: int, steps: int) -> list:
+    """The first ``steps`` sizes of the family whose narrowest model is ``base`` wide (module docstring)."""
+    sizes = []
+    for k in range(steps):
+        width = base * 2 ** (k // 2) * (3 if k % 2 else 2) // 2
+        sizes.append(Size(width=width, layers=1 + k // 2, heads=max(1, width // base)))
+    return sizes
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """Budgets (FLOPs) x sizes, and the rung settings every point shares."""
+
+    budgets: tuple
+    sizes: tuple
+    rung: str = "strong"
+    settings: tuple = ()   # (key, value) overrides of the rung config, for every point
+
+    def points(self):
+        """(budget, size) of every point, smallest budget first."""
+        return [(budget, size) for budget in self.budgets for size in self.sizes]
+
+
+# every point: the budget is the only stop; no epoch checkpoints (the last weights are evaluated);
+# greedy decoding of valid (its BLEU is a side figure, the fit uses the valid loss)
+POINT_SETTINGS = (
+    ("train.arch", "transformer_prenorm"), ("train.lr_scheduler", "polynomial_decay"),
+    ("train.warmup_updates", None), ("train.warmup_init_lr", None), ("train.budget_warmup", WARMUP_SHARE),
+    ("train.dropout", 0.1), ("train.no_epoch_checkpoints", True), ("train.keep_last_epochs", None),
+    ("train.save_interval_updates", None), ("train.keep_interval_updates", None),
+    ("average.last", 1), ("generate.beam", 1), ("plots", False),
+)
+
+GRIDS = {
+    # sized for ted-lowres (36k pairs, 8k vocabulary) on two CPU cores: budgets 1e12 .. 1e13 FLOPs
+    "default": Grid(budgets=(1e12, 3e12, 1e13), sizes=tuple(size_family(32, 6)),
+                       settings=(*POINT_SETTINGS, ("train.max_tokens", 4096), ("train.update_freq", 1))),
+    # --quick, for the demo corpus: a few minutes in all
+    "quick": Grid(budgets=(4e10, 1e11, 2.5e11), sizes=tuple(size_family(12, 5)),
+                 settings=(*POINT_SETTINGS, ("train.max_tokens", 1024))),
+}
+
+
+def budget_name(budget: float) -> str:
+    """``3e12`` for 3e+12 (a folder name)."""
+    mantissa, exponent = f"{budget:.3e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"

@@ -1,0 +1,56 @@
+"""IsoFLOP fits on synthetic points with known answers, and the size family's rule."""
+import math
+
+import numpy as np
+import pytest
+
+from nmt_suite.isoflop import fits
+from nmt_suite.isoflop.grid import budget_name, size_family
+
+
+def test_parabola_recovers_a_known_vertex_and_residuals():
+    params = [1e5, 3e5, 1e6, 3e6, 1e7]
+    x = np.log10(params)
+    losses = 2.0 * (x - 6.2) ** 2 + 3.0
+    fit = fits.parabola(params, list(losses))
+    assert fit["vertex"]["log10_params"] == pytest.approx(6.2)
+    assert fit["vertex"]["loss"] == pytest.approx(3.0)
+    assert fit["vertex"]["inside_grid"]
+    assert max(abs(r) for r in fit["residuals"]) < 1e-9
+    noisy = list(losses + np.array([0.1, -0.1, 0.05, 0.0, -0.05]))
+    assert fits.parabola(params, noisy)["vertex"]["log10_params_se"] > 0
+
+
+def test_a_parabola_opening_downwards_has_no_optimum():
+    params = [1e5, 1e6, 1e7]
+    assert fits.parabola(params, [1.0, 2.0, 1.0])["vertex"] is None
+    with pytest.raises(ValueError, match=">= 3 points"):
+        fits.parabola(params[:2], [1.0, 2.0])
+
+
+def test_power_laws_recover_known_exponents():
+    budgets = [1e12, 1e13, 1e14, 1e15]
+    optima = [{"budget": c, "params": 3.0 * c ** 0.5, "tokens": 0.1 * c ** 0.45,
+               "log10_params_se": 0.05, "log10_tokens_se": 0.05} for c in budgets]
+    laws = fits.power_laws(optima)
+    assert laws["params"]["exponent"] == pytest.approx(0.5)
+    assert laws["tokens"]["exponent"] == pytest.approx(0.45)
+    assert laws["params"]["exponent_se"] == pytest.approx(laws["params"]["exponent_se_propagated"])
+    assert fits.predict(laws, 1e16)["params"] == pytest.approx(3.0 * 1e8)
+    assert math.isfinite(laws["params"]["log10_coefficient"])
+
+
+@pytest.mark.parametrize("base, steps, expected", [
+    (32, 6, [(32, 1, 1), (48, 1, 1), (64, 2, 2), (96, 2, 3), (128, 3, 4), (192, 3, 6)]),
+    (12, 5, [(12, 1, 1), (18, 1, 1), (24, 2, 2), (36, 2, 3), (48, 3, 4)]),
+])
+def test_size_family(base, steps, expected):
+    sizes = size_family(base, steps)
+    assert [(s.width, s.layers, s.heads) for s in sizes] == expected
+    assert all(s.width % s.heads == 0 for s in sizes)
+    assert [s.lr for s in sizes] == sorted((s.lr for s in sizes), reverse=True)
+
+
+@pytest.mark.parametrize("budget, name", [(1e12, "1e12"), (3e12, "3e12"), (1.5e11, "1.5e11"), (2.5e11, "2.5e11")])
+def test_budget_name(budget, name):
+    assert budget_name(budget) == name
