@@ -5,6 +5,7 @@ the suite's modules stay light until a stage really runs fairseq in this process
 """
 import importlib
 import importlib.util
+import logging
 from pathlib import Path
 
 PLUGIN_PACKAGE = "fairseq_ext"
@@ -18,3 +19,19 @@ def load_plugin():
     process that loads the plugin here may still pass ``--user-dir`` to fairseq's functions.
     """
     return importlib.import_module(PLUGIN_PACKAGE)
+
+
+def import_fairseq():
+    """Import fairseq in this process, keeping the root logger as it was.
+
+    fairseq's import runs ``logging.basicConfig(level=DEBUG)`` (models/wav2vec/
+    wav2vec2_classification.py), after which every library's debug lines (matplotlib's font
+    search, ...) reach the user's terminal. Call this before the process's first fairseq import.
+    """
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    module = importlib.import_module("fairseq")
+    root.setLevel(level)
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    return module

@@ -1,11 +1,12 @@
 """scripts/isoflop.py on the demo corpus: a small grid trained, fitted and plotted; a re-run trains nothing."""
 import json
 import math
+import shutil
 
 import pytest
 from conftest import REPO, cli
 
-BUDGETS = (4e10, 1e11)
+BUDGETS = (1e10, 2e10)
 
 
 def _finite_numbers(value):
@@ -26,8 +27,17 @@ def study(tmp_path_factory):
     out = tmp / "runs" / "demo" / "isoflop"
     logs = {p: p.stat().st_mtime_ns for p in out.glob("*/*/train.log")}
     second = cli(*args)
-    return {"out": out, "first": first, "second": second, "logs": logs,
-            "json": json.loads((out / "isoflop.json").read_text())}
+    logs_after = {p: p.stat().st_mtime_ns for p in logs}
+    study = json.loads((out / "isoflop.json").read_text())
+    # the runs gone, only isoflop.json left (a committed study): its points are taken as recorded
+    kept = tmp / "kept"
+    kept.mkdir()
+    (kept / "isoflop.json").write_text((out / "isoflop.json").read_text())
+    shutil.rmtree(out)
+    third = cli(*args, "--out", kept)
+    return {"out": kept, "first": first, "second": second, "third": third, "logs": logs, "logs_after": logs_after,
+            "json": study,
+            "third_json": json.loads((kept / "isoflop.json").read_text())}
 
 
 def test_every_point_trains_to_its_budget(study):
@@ -46,7 +56,7 @@ def test_every_point_trains_to_its_budget(study):
 
 def test_fits_are_written_finite_with_both_plots(study):
     fits = study["json"]["fits"]
-    assert set(fits["parabolas"]) == {"4e10", "1e11"}
+    assert set(fits["parabolas"]) == {"1e10", "2e10"}
     assert _finite_numbers(fits)
     for fit in fits["parabolas"].values():
         assert len(fit["residuals"]) == 3 and all(abs(r) < 1e-6 for r in fit["residuals"])  # 3 points, 3 coefficients
@@ -54,10 +64,50 @@ def test_fits_are_written_finite_with_both_plots(study):
         assert (study["out"] / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_page_reads_every_point_and_fit_from_the_json(study, tmp_path):
+    page = (study["out"] / "isoflop.md").read_text()
+    for p in study["json"]["points"]:
+        assert f"| {p['size']} | {p['params']:,} |" in page and f"| {p['valid_loss']:.3f} |" in page
+    for name, fit in study["json"]["fits"]["parabolas"].items():
+        if fit["vertex"]:
+            assert f"| {name} | {fit['vertex']['params']:,.0f} |" in page
+    # the page is a function of the json alone: rewritten from a copy, it comes out the same
+    (tmp_path / "isoflop.json").write_text((study["out"] / "isoflop.json").read_text())
+    cli("python", "-m", "nmt_suite.isoflop.report", str(tmp_path / "isoflop.json"))
+    assert (tmp_path / "isoflop.md").read_text() == page
+
+
+def test_the_committed_study_page_is_generated_from_its_json():
+    from nmt_suite.files import read_json
+    from nmt_suite.isoflop.report import render
+
+    study = REPO / "docs" / "isoflop.json"
+    assert (REPO / "docs" / "isoflop.md").read_text() == render(read_json(study)), \
+        "docs/isoflop.md is stale: python -m nmt_suite.isoflop.report docs/isoflop.json"
+    for name in ("isoflop.png", "scaling.png"):
+        assert (REPO / "docs" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("content, message", [(None, "no such file"), ("{}", "not an isoflop.json")])
+def test_report_of_a_bad_file_exits_2_with_one_line(tmp_path, content, message):
+    path = tmp_path / "isoflop.json"
+    if content is not None:
+        path.write_text(content)
+    result = cli("python", "-m", "nmt_suite.isoflop.report", str(path), check=False)
+    assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "isoflop.md").exists()
+
+
 def test_a_rerun_trains_nothing(study):
     assert study["second"].stdout.count("done already, skipped") == 6
     assert "training in" not in study["second"].stdout
-    assert {p: p.stat().st_mtime_ns for p in study["logs"]} == study["logs"]
+    assert len(study["logs"]) == 6 and study["logs_after"] == study["logs"]
+
+
+def test_a_study_without_its_runs_is_rebuilt_from_its_json(study):
+    assert study["third"].stdout.count("done already, skipped") == 6 and "training in" not in study["third"].stdout
+    assert study["third_json"]["points"] == study["json"]["points"]
+    assert study["third_json"]["fits"] == study["json"]["fits"]
 
 
 @pytest.mark.parametrize("option, message", [

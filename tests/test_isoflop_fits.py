@@ -41,8 +41,10 @@ def test_power_laws_recover_known_exponents():
 
 
 @pytest.mark.parametrize("base, steps, expected", [
-    (32, 6, [(32, 1, 1), (48, 1, 1), (64, 2, 2), (96, 2, 3), (128, 3, 4), (192, 3, 6)]),
-    (12, 5, [(12, 1, 1), (18, 1, 1), (24, 2, 2), (36, 2, 3), (48, 3, 4)]),
+    (16, 5, [(16, 1, 1), (24, 1, 1), (32, 2, 2), (48, 2, 3), (64, 3, 4)]),
+    (8, 4, [(8, 1, 1), (12, 1, 1), (16, 1, 1), (24, 1, 1)]),   # a smaller base extends the family downwards
+    (12, 5, [(12, 1, 1), (18, 1, 1), (24, 1, 1), (36, 2, 2), (48, 2, 3)]),
+    (64, 4, [(64, 3, 4), (96, 3, 6), (128, 4, 8), (192, 4, 12)]),
 ])
 def test_size_family(base, steps, expected):
     sizes = size_family(base, steps)

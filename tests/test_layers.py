@@ -65,6 +65,17 @@ def test_plugin_import_registers():
     assert proc.stdout.split() == ["True"] * 5
 
 
+def test_import_fairseq_leaves_the_root_logger_as_it_was():
+    # a plain import of fairseq turns the root logger to DEBUG with a stderr handler: the check can fail
+    code = ("import logging, sys; root = logging.getLogger(); before = (root.level, list(root.handlers)); "
+            "import nmt_suite.plugin as p; p.import_fairseq() if sys.argv[1] == 'ours' else __import__('fairseq'); "
+            "print(before == (root.level, list(root.handlers)), 'fairseq.models' in sys.modules)")
+    for how, expected in (("ours", ["True", "True"]), ("plain", ["False", "True"])):
+        proc = subprocess.run([sys.executable, "-c", code, how], capture_output=True, text=True, cwd=REPO)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.split() == expected, how
+
+
 def _python_files():
     for top in ("nmt_suite", "fairseq_ext", "tests", "scripts", "analysis", "bench"):
         yield from sorted((REPO / top).rglob("*.py"))

@@ -18,7 +18,6 @@ padding index, exactly as the model computes them. Position p (0-based) is row
 checkpoint (ours or stock); loading goes through fairseq_ext.checkpoint_safety.safe_load.
 """
 import argparse
-import logging
 import pickle
 import sys
 from dataclasses import dataclass
@@ -41,11 +40,11 @@ class PositionalEmbeddings:
 
 def load_checkpoint(path):
     """The checkpoint's state through the plugin's safe_load (refuses a checkpoint that could run code)."""
-    from fairseq_ext.checkpoint_safety import safe_load  # imports fairseq and torch
+    from nmt_suite.plugin import import_fairseq
 
-    # fairseq's import runs logging.basicConfig(level=DEBUG) (models/wav2vec/wav2vec2_classification.py),
-    # after which matplotlib logs its font search and backend loading to stderr at every figure.
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    import_fairseq()
+    from fairseq_ext.checkpoint_safety import safe_load
+
     return safe_load(path)
 
 

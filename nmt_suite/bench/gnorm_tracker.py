@@ -16,7 +16,6 @@ characters as Chinese tokens) is generated and binarized into a temporary direct
 """
 import argparse
 import itertools
-import logging
 import shlex
 import statistics
 import subprocess
@@ -103,10 +102,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cpu", action="store_true", help="train on CPU even when CUDA is available")
     args = parser.parse_args(argv)
-    import fairseq  # noqa: F401  (this benchmark trains models in this process)
     import torch
 
-    logging.getLogger().setLevel(logging.WARNING)  # fairseq's import turned on DEBUG logging
+    from nmt_suite.plugin import import_fairseq
+
+    import_fairseq()  # this benchmark trains models in this process
     warnings.simplefilter("ignore", UserWarning)  # hydra's and torch's deprecation notices
     warnings.simplefilter("ignore", FutureWarning)
 

@@ -1,12 +1,9 @@
 """The two figures of an IsoFLOP study, from its isoflop.json content."""
-import logging
 import math
 
 import matplotlib
 
 matplotlib.use("Agg")
-# fairseq's import (the option checks) sets the root logger to DEBUG; matplotlib's debug lines stay out
-logging.getLogger("matplotlib").setLevel(logging.WARNING)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -50,8 +47,13 @@ def plot_scaling(study: dict, path) -> None:
     prediction = fits.get("prediction")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, what, label in ((axes[0], "params", "N_opt (parameters)"), (axes[1], "tokens", "D_opt (target tokens)")):
-        budgets = [c for c, _ in optima]
-        ax.scatter(budgets, [v[what] for _, v in optima], color="tab:blue", zorder=3, label="parabola vertices")
+        budgets = [c for c, v in optima if v["inside_grid"]]
+        ax.scatter(budgets, [v[what] for _, v in optima if v["inside_grid"]], color="tab:blue", zorder=3,
+                   label="parabola vertices")
+        outside = [(c, v) for c, v in optima if not v["inside_grid"]]
+        if outside:  # extrapolations: drawn, not fitted
+            ax.scatter([c for c, _ in outside], [v[what] for _, v in outside], facecolors="none",
+                       edgecolors="tab:blue", zorder=3, label="vertices outside the grid (not fitted)")
         law = fits["power_laws"].get(what)
         if law and budgets:
             top = max([*budgets, prediction["budget_flops"] if prediction else 0])

@@ -5,10 +5,12 @@
 
 Each point is a rung run (configs/strong.yaml with the point's size and ``train.budget_flops``)
 in ``runs/<corpus>/isoflop/<budget>/<size>/``: interrupted, it resumes; finished (its
-``point.json`` holds the key of its settings), it is skipped. The point is evaluated on valid
+``point.json`` holds the key of its settings, or the ``isoflop.json`` already in ``--out``
+records a point with that key, as a committed study does), it is skipped. The point is evaluated on valid
 only: fairseq's last validation loss (``nll_loss``, bits per target token, of the final
 weights) is what the fits use; valid BLEU (greedy) is reported beside it. Then
-``isoflop.json`` (points, fits), ``isoflop.png`` and ``scaling.png`` go into ``--out``
+``isoflop.json`` (points, fits), ``isoflop.png``, ``scaling.png`` and the page that reads them,
+``isoflop.md`` (nmt_suite.isoflop.report), go into ``--out``
 (default ``runs/<corpus>/isoflop/``).
 """
 import argparse
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from nmt_suite.files import atomic_write_json, atomic_write_lines, read_json
 from nmt_suite.isoflop import fits
-from nmt_suite.isoflop.grid import GRIDS, Grid, budget_name, size_family
+from nmt_suite.isoflop.grid import GRIDS, Grid, budget_name, override_value, size_family
 from nmt_suite.rungs import config as config_mod
 from nmt_suite.rungs.config import ConfigError, load_config
 from nmt_suite.rungs.run import Pipeline, PipelineError
@@ -60,12 +62,12 @@ class PointRun(Pipeline):
         valid = last_validation(self.run_dir / "train.log")
         if "nll_loss" not in valid:
             raise PipelineError(f"{self.run_dir / 'train.log'}: no validation loss; did training run?")
-        tokens = train_log_stats(self.run_dir / "train.log")["tokens"]
+        compute = self.trained_compute(train_log_stats(self.run_dir / "train.log")["tokens"])
         return {
             "budget_flops": budget, "size": size.name, "width": size.width, "layers": size.layers,
             "heads": size.heads, "lr": size.lr, "params": self.compute["params"],
-            "flops_per_token": self.compute["flops_per_token"], "tokens": tokens,
-            "train_flops": self.compute["flops_per_token"] * tokens, "updates": int(valid["num_updates"]),
+            "flops_per_token": compute["flops_per_token"], "tokens": compute["train_tokens"],
+            "train_flops": compute["train_flops"], "updates": int(valid["num_updates"]),
             "valid_loss": valid["nll_loss"], "valid_bleu": self.valid_bleu(),
             "train_wall_s": (self.records.read("train") or {}).get("wall_s"),
             "wall_s": round(time.time() - start, 1), "run_dir": str(self.run_dir),
@@ -73,8 +75,8 @@ class PointRun(Pipeline):
 
 
 def point_config(grid: Grid, corpus: str, budget: float, size, seed: int, config_dir: Path, device=None) -> dict:
-    overrides = [f"{key}={_yaml(value)}" for key, value in grid.settings]
-    overrides += [f"train.{key}={_yaml(value)}" for key, value in size.train_overrides().items()]
+    overrides = [f"{key}={override_value(value)}" for key, value in grid.settings]
+    overrides += [f"train.{key}={override_value(value)}" for key, value in size.train_overrides().items()]
     overrides += [f"train.budget_flops={budget!r}", f"train.seed={seed}"]
     if device:
         overrides.append(f"device={device}")
@@ -83,13 +85,12 @@ def point_config(grid: Grid, corpus: str, budget: float, size, seed: int, config
     return cfg
 
 
-def _yaml(value) -> str:
-    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-
-
 def run_points(grid: Grid, corpus: str, study_dir: Path, data_dir: Path, seed: int, config_dir: Path,
-               device=None, dry_run=False) -> list:
-    """Every point of the grid (trained or read back), in grid order."""
+               device=None, dry_run=False, recorded=()) -> list:
+    """Every point of the grid (trained or read back), in grid order, each with its settings' ``key``.
+
+    ``recorded``: points of an earlier ``isoflop.json``; one whose key matches is taken as it is
+    (so a study whose runs are gone, e.g. a committed one, grows by the points it lacks)."""
     from tqdm import tqdm
 
     runs = []
@@ -103,12 +104,13 @@ def run_points(grid: Grid, corpus: str, study_dir: Path, data_dir: Path, seed: i
             print(f"[isoflop] {budget_name(budget)} {size.name}: {run.run_dir}")
         return []
     points = []
+    recorded = {p["key"]: p for p in recorded if "key" in p}
     bar = tqdm(runs, desc="isoflop points", unit="point", disable=not sys.stderr.isatty())
     for budget, size, cfg, run in bar:
         key = stage_key("isoflop_point", {"config": cfg, "budget": budget})
         done = run.run_dir / POINT_FILE
-        if done.exists() and read_json(done).get("key") == key:
-            points.append(read_json(done)["point"])
+        if key in recorded or (done.exists() and read_json(done).get("key") == key):
+            points.append(recorded[key] if key in recorded else {**read_json(done)["point"], "key": key})
             print(f"[isoflop] {budget_name(budget)} {size.name}: done already, skipped", flush=True)
             continue
         print(f"[isoflop] {budget_name(budget)} {size.name}: training in {run.run_dir}", flush=True)
@@ -117,7 +119,7 @@ def run_points(grid: Grid, corpus: str, study_dir: Path, data_dir: Path, seed: i
         atomic_write_json(done, {"key": key, "point": point})
         print(f"[isoflop] {budget_name(budget)} {size.name}: {point['params']:,} params, {point['updates']} "
               f"updates, valid loss {point['valid_loss']:.3f}, BLEU {point['valid_bleu']}", flush=True)
-        points.append(point)
+        points.append({**point, "key": key})
     return points
 
 
@@ -197,8 +199,10 @@ def main(argv=None) -> int:
         study_dir = args.runs_dir.resolve() / args.corpus / "isoflop"
         out = (args.out or study_dir).resolve()
         started = time.time()
+        earlier = out / "isoflop.json"
         points = run_points(grid, args.corpus, study_dir, args.data_dir.resolve(), args.seed,
-                            args.config_dir, args.device, args.dry_run)
+                            args.config_dir, args.device, args.dry_run,
+                            recorded=read_json(earlier).get("points", []) if earlier.is_file() else ())
         if args.dry_run:
             return 0
         if len(grid.sizes) < 3:
@@ -206,26 +210,31 @@ def main(argv=None) -> int:
         study = {
             "corpus": args.corpus, "seed": args.seed, "loss": LOSS_UNIT,
             "grid": {"budgets": list(grid.budgets), "sizes": [s.name for s in grid.sizes], "rung": grid.rung,
-                     "size_rule": "nmt_suite.isoflop.grid: width x2 every two steps (x1.5 on odd ones), "
-                                  "depth +1 every two steps, ffn 4 x width, heads of base-width dimensions",
+                     "size_rule": "nmt_suite.isoflop.grid: width x2 every two steps (x1.5 on odd ones); "
+                                  "1 encoder and 1 decoder layer below width 32, +1 per doubling; ffn 4 x width; "
+                                  "heads of 16 dimensions",
                      "settings": {k: v for k, v in grid.settings}},
             "points": points,
             "fits": fit_study(points, args.predict or 10 * max(grid.budgets)),
             "train_wall_s": round(sum(p["train_wall_s"] or 0 for p in points), 1),
+            "points_wall_s": round(sum(p["wall_s"] for p in points), 1),
             "arguments": list(sys.argv[1:] if argv is None else argv),
             "this_invocation_s": round(time.time() - started, 1),
         }
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / "isoflop.json", study)
+        from nmt_suite.isoflop import report
         from nmt_suite.isoflop.plots import plot_isoflop, plot_scaling
 
         plot_isoflop(study, out / "isoflop.png")
         plot_scaling(study, out / "scaling.png")
+        report.write(study, out / report.PAGE_NAME)
     except (ConfigError, PipelineError, StageFailed, ValueError) as err:
         print(f"[isoflop] error: {err}", file=sys.stderr, flush=True)
         return 2 if isinstance(err, ConfigError) else 1
     print(summary(study))
-    print(f"[isoflop] wrote {out / 'isoflop.json'}, {out / 'isoflop.png'}, {out / 'scaling.png'}")
+    print(f"[isoflop] wrote {out / 'isoflop.json'}, {out / 'isoflop.png'}, {out / 'scaling.png'}, "
+          f"{out / 'isoflop.md'}")
     return 0
 
 

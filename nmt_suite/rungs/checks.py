@@ -126,8 +126,9 @@ def _parse(parse, argv, tool: str, section: str):
 def check_fairseq_options(tool: str, section: str, argv: list) -> None:
     """Parse ``argv`` as fairseq-train/-generate would; an option it does not know names ``section.key``,
     with the closest option the parser knows (its arch-, task-, optimizer-specific ones included)."""
-    from fairseq import options
+    from nmt_suite.plugin import import_fairseq
 
+    options = import_fairseq().options
     parser = options.get_training_parser() if tool == "fairseq-train" else options.get_generation_parser()
     args, extra = _parse(lambda a: options.parse_args_and_arch(parser, a, parse_known=True), argv, tool, section)
     unknown = [a for a in extra if a.startswith("--")]

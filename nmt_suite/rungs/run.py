@@ -505,6 +505,13 @@ class Pipeline:
         """The content of results.json, checked, once every stage has run."""
         return validate_results(self.RESULTS(**self.result_fields(started)).to_json(), record=self.RESULTS)
 
+    def trained_compute(self, tokens) -> dict:
+        """``train_tokens``, ``flops_per_token`` and ``train_flops`` of the run, from the target tokens
+        fairseq-train's log reports and the measured FLOPs per token (None where unknown)."""
+        flops_per_token = (self.compute or {}).get("flops_per_token")
+        return {"train_tokens": tokens, "flops_per_token": flops_per_token,
+                "train_flops": flops_per_token * tokens if flops_per_token and tokens else None}
+
     def result_fields(self, started: float) -> dict:
         """The fields of ``RESULTS`` for this run (``started``: when this invocation began)."""
         from fairseq_ext.checkpoint_safety import safe_load
@@ -524,10 +531,7 @@ class Pipeline:
         return dict(
             schema_version=SCHEMA_VERSION, corpus=self.corpus, rung=self.rung, scores=self.scores,
             params=int(params), **counters, wall_time_s=walls, tokens_per_s=log_stats["tokens_per_s"],
-            train_tokens=log_stats["tokens"], flops_per_token=compute.get("flops_per_token"),
-            train_flops=(compute["flops_per_token"] * log_stats["tokens"]
-                         if compute.get("flops_per_token") and log_stats["tokens"] else None),
-            budget=compute.get("budget"),
+            **self.trained_compute(log_stats["tokens"]), budget=compute.get("budget"),
             corpus_hash=self.corpus_hash, data_dir=str(self.data), git_commit=commit, git_dirty=dirty,
             checkpoint="checkpoint_avg.pt", averaged_checkpoints=self.averaged, device=self.device,
             precision=self.precision, config=self.cfg,
