@@ -33,7 +33,7 @@ def test_power_laws_recover_known_exponents():
     optima = [{"budget": c, "params": 3.0 * c ** 0.5, "tokens": 0.1 * c ** 0.45,
                "log10_params_se": 0.05, "log10_tokens_se": 0.05} for c in budgets]
     laws = fits.power_laws(optima)
-    assert laws["params"]["exponent"] == pytest.approx(0.5)
+    assert laws["params"]["exponent"] == pytest.approx(0.5, rel=1e-4)
     assert laws["tokens"]["exponent"] == pytest.approx(0.45)
     assert laws["params"]["exponent_se"] == pytest.approx(laws["params"]["exponent_se_propagated"])
     assert fits.predict(laws, 1e16)["params"] == pytest.approx(3.0 * 1e8)
@@ -56,3 +56,39 @@ def test_size_family(base, steps, expected):
 @pytest.mark.parametrize("budget, name", [(1e12, "1e12"), (3e12, "3e12"), (1.5e11, "1.5e11"), (2.5e11, "2.5e11")])
 def test_budget_name(budget, name):
     assert budget_name(budget) == name
+
+
+def _synthetic_study():
+    """Points of three budgets whose loss parabolas have vertices at log10 N = 0.5 log10 C (inside the grid)."""
+    from nmt_suite.isoflop.study import fit_study
+
+    points = []
+    for budget in (1e10, 1e11, 1e12):
+        for k, log_n in enumerate((4.5, 5.0, 5.5, 6.0, 6.5)):
+            n = 10 ** log_n
+            points.append({"budget_flops": budget, "size": f"s{k}", "params": round(n), "flops_per_token": 6 * n,
+                           "tokens": round(budget / (6 * n)), "train_flops": budget, "updates": 100 - k,
+                           "valid_loss": 5 + (log_n - 0.5 * math.log10(budget)) ** 2, "valid_bleu": 1.0,
+                           "train_wall_s": 1.0, "wall_s": 2.0})
+    return {"corpus": "synthetic", "seed": 1, "loss": "bits", "points": points,
+            "grid": {"budgets": [1e10, 1e11, 1e12], "sizes": [f"s{k}" for k in range(5)], "rung": "strong",
+                     "size_rule": "test", "settings": {"train.dropout": 0.1, "plots": False}},
+            "fits": fit_study(points, 1e14), "train_wall_s": 15.0, "points_wall_s": 30.0, "arguments": ["--corpus", "x"]}
+
+
+def test_a_study_of_several_budgets_is_fitted_plotted_and_reported(tmp_path):
+    from nmt_suite.isoflop.plots import plot_isoflop, plot_scaling
+    from nmt_suite.isoflop.report import render
+
+    study = _synthetic_study()
+    laws = study["fits"]["power_laws"]
+    assert laws["n_budgets"] == 3 and laws["params"]["exponent"] == pytest.approx(0.5, rel=1e-4)
+    assert laws["tokens"]["exponent"] == pytest.approx(0.5, rel=1e-4)   # D = C / 6N
+    assert study["fits"]["prediction"]["params"] == pytest.approx(1e7, rel=1e-3)
+    plot_isoflop(study, tmp_path / "isoflop.png")
+    plot_scaling(study, tmp_path / "scaling.png")
+    for name in ("isoflop.png", "scaling.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = render(study)
+    assert "· C^0.500, exponent ±" in page and "| 1e11 | 316,2" in page and "| 5.500 ±" in page
+    assert "`plots=false`" in page and page.count("| inside the grid |") == 3

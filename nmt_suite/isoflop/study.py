@@ -1,7 +1,7 @@
 """An IsoFLOP study of a corpus: every (budget, size) point trained as a resumable run, then fitted and plotted.
 
     python scripts/isoflop.py --corpus ted-lowres              # the default grid (nmt_suite.isoflop.grid)
-    python scripts/isoflop.py --corpus demo --quick            # the tiny built-in grid, a few minutes
+    python scripts/isoflop.py --corpus demo --quick            # the tiny built-in grid (15 small runs)
 
 Each point is a rung run (configs/strong.yaml with the point's size and ``train.budget_flops``)
 in ``runs/<corpus>/isoflop/<budget>/<size>/``: interrupted, it resumes; finished (its
@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         "budgets, fit a parabola of valid loss over log(params) per budget and power laws N_opt(C), D_opt(C).")
     parser.add_argument("--corpus", required=True, help="ted-lowres, demo, or a corpus prepared under --data-dir")
     parser.add_argument("--quick", action="store_true", help="the tiny built-in grid (3 budgets x 5 sizes, "
-                        "for the demo corpus: a few minutes)")
+                        "for the demo corpus)")
     parser.add_argument("--budgets", help="comma-separated FLOP budgets instead of the grid's, e.g. 1e12,3e12,1e13")
     parser.add_argument("--base-width", type=int, help="width of the narrowest size instead of the grid's")
     parser.add_argument("--sizes", type=int, help="number of sizes instead of the grid's")
