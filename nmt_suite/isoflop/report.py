@@ -6,7 +6,6 @@
 command rewrites it from the JSON alone (no training), e.g. after a change of layout.
 """
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -25,10 +24,8 @@ def _se(value, unknown: str) -> str:
 
 
 def _points_table(study: dict) -> list:
-    residual = {}
-    for fit in study["fits"]["parabolas"].values():
-        at = sorted((p for p in study["points"] if p["budget_flops"] == fit["budget_flops"]), key=lambda p: p["params"])
-        residual.update({(p["budget_flops"], p["size"]): r for p, r in zip(at, fit["residuals"])})
+    residual = {(fit["budget_flops"], size): r for fit in study["fits"]["parabolas"].values()
+                for size, r in zip(fit["sizes"], fit["residuals"])}
     rows = ["| budget (FLOPs) | size | params | FLOPs / target token | updates | target tokens | training FLOPs "
             "| valid loss (bits) | from its parabola | valid BLEU (greedy) | training s |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]

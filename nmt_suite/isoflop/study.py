@@ -109,8 +109,12 @@ def run_points(grid: Grid, corpus: str, study_dir: Path, data_dir: Path, seed: i
     for budget, size, cfg, run in bar:
         key = stage_key("isoflop_point", {"config": cfg, "budget": budget})
         done = run.run_dir / POINT_FILE
-        if key in recorded or (done.exists() and read_json(done).get("key") == key):
-            points.append(recorded[key] if key in recorded else {**read_json(done)["point"], "key": key})
+        record = recorded.get(key)
+        if record is None and done.exists():
+            saved = read_json(done)
+            record = {**saved["point"], "key": key} if saved.get("key") == key else None
+        if record is not None:
+            points.append(record)
             print(f"[isoflop] {budget_name(budget)} {size.name}: done already, skipped", flush=True)
             continue
         print(f"[isoflop] {budget_name(budget)} {size.name}: training in {run.run_dir}", flush=True)
@@ -130,7 +134,8 @@ def fit_study(points: list, predict_at: float) -> dict:
     for budget in sorted({p["budget_flops"] for p in points}):
         at = [p for p in points if p["budget_flops"] == budget]
         fit = fits.parabola([p["params"] for p in at], [p["valid_loss"] for p in at])
-        parabolas[budget_name(budget)] = {"budget_flops": budget, **fit}
+        # the residuals are in the order of ``sizes``
+        parabolas[budget_name(budget)] = {"budget_flops": budget, "sizes": [p["size"] for p in at], **fit}
         vertex = fit["vertex"]
         if vertex:  # the power laws use the optima inside the grid (the others are extrapolations)
             n_opt = vertex["params"]
