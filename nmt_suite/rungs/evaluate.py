@@ -43,12 +43,16 @@ def read_lines(path: Path) -> list:
         return [line.rstrip("\n").rstrip("\r") for line in f]
 
 
+def scoring_metrics() -> dict:
+    """The metrics every run is scored with: BLEU (tokenize zh) and chrF, sacrebleu's defaults otherwise."""
+    return {"bleu": sacrebleu.metrics.BLEU(tokenize="zh"), "chrf": sacrebleu.metrics.CHRF()}
+
+
 def score(hyps: list, refs: list) -> dict:
     """BLEU (tokenize zh) and chrF of detokenized hypotheses against one reference each."""
     if len(hyps) != len(refs):
         raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} references")
-    bleu = sacrebleu.metrics.BLEU(tokenize="zh")
-    chrf = sacrebleu.metrics.CHRF()
+    bleu, chrf = scoring_metrics().values()
     bleu_score = bleu.corpus_score(hyps, [refs])
     chrf_score = chrf.corpus_score(hyps, [refs])
     return {
