@@ -1,4 +1,5 @@
-"""Every kind of crafted checkpoint is refused, naming file and culprit, by every path that reads one.
+"""Every kind of crafted checkpoint is refused, naming file and culprit, by the paths that read one
+(which kind goes through which path: ``_cases``).
 
 Payload kinds (tests/payloads.py): a config string fairseq eval()s (in cfg.model, or in a legacy
 args Namespace), and a pickled os.system call loaded with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 or
@@ -125,9 +126,28 @@ PATHS = {
     "from_pretrained": (via_hub, True),
     "translate.sh": (via_translate_sh, True),
 }
-# The upstream-loader kind is about fairseq's own torch.load call, which safe_load does not make.
-CASES = [(kind, path) for kind, payload in PAYLOADS.items() for path, (_, through_fairseq) in PATHS.items()
-         if through_fairseq or not payload.upstream_loader]
+IN_PROCESS = ("safe_load", "averaging", "fairseq loader")
+CHILD_PROCESSES = [path for path in PATHS if path not in IN_PROCESS]
+
+
+def _cases() -> list:
+    """Every kind through every in-process path (the upstream-loader kind only through fairseq's
+    loader: it is about fairseq's own torch.load call, which safe_load does not make). In a child
+    process, where each case costs a fairseq start-up: the pickled payloads, whose refusal depends on
+    the environment and loader of that process, through every one; the config payloads, refused by
+    the same inspection whichever process loads them, through one each, in turn."""
+    cases, turn = [], 0
+    for kind, payload in PAYLOADS.items():
+        cases += [(kind, path) for path in IN_PROCESS if PATHS[path][1] or not payload.upstream_loader]
+        if payload.env or payload.upstream_loader:
+            cases += [(kind, path) for path in CHILD_PROCESSES]
+        else:
+            cases.append((kind, CHILD_PROCESSES[turn % len(CHILD_PROCESSES)]))
+            turn += 1
+    return cases
+
+
+CASES = _cases()
 
 
 @pytest.mark.parametrize("kind, path", CASES)

@@ -26,9 +26,10 @@ def study(tmp_path_factory):
     args = ["python", str(REPO / "scripts" / "isoflop.py"), "--corpus", "demo", "--quick", "--sizes", "3",
             "--budgets", ",".join(map(str, BUDGETS)), "--data-dir", str(tmp / "data"), "--runs-dir", str(tmp / "runs"),
             "--predict", "1e12"]
-    first = cli(*args, timeout=1200)
+    first = cli(*args, "--jobs", "2", timeout=1200)  # two points side by side, each in a worker process
     out = tmp / "runs" / "demo" / "isoflop"
     logs = {p: p.stat().st_mtime_ns for p in out.glob("*/*/train.log")}
+    point_logs = {p.parent.name: p.read_text() for p in out.glob("*/*/point.log")}
     second = cli(*args)
     logs_after = {p: p.stat().st_mtime_ns for p in logs}
     study = json.loads((out / "isoflop.json").read_text())
@@ -39,6 +40,7 @@ def study(tmp_path_factory):
     shutil.rmtree(out)
     third = cli(*args, "--out", kept)
     return {"out": kept, "first": first, "second": second, "third": third, "logs": logs, "logs_after": logs_after,
+            "point_logs": point_logs,
             "json": study,
             "third_json": json.loads((kept / "isoflop.json").read_text())}
 
@@ -101,6 +103,15 @@ def test_report_of_a_bad_file_exits_2_with_one_line(tmp_path, content, message):
     assert not (tmp_path / "isoflop.md").exists()
 
 
+def test_side_by_side_points_each_write_their_own_log(study):
+    points = [p["size"] for p in study["json"]["points"]]
+    assert sorted(study["point_logs"]) == sorted(points)
+    for size, log in study["point_logs"].items():
+        assert "[pipeline] budget: 1e+10 FLOPs" in log and "[pipeline] train: transformer_prenorm" in log, size
+    assert "[pipeline] train:" not in study["first"].stdout  # only the workers' logs have their stages
+    assert study["first"].stdout.count("updates, valid loss") == 3
+
+
 def test_a_rerun_trains_nothing(study):
     assert study["second"].stdout.count("done already, skipped") == 3
     assert "training in" not in study["second"].stdout
@@ -116,6 +127,7 @@ def test_a_study_without_its_runs_is_rebuilt_from_its_json(study):
 @pytest.mark.parametrize("option, message", [
     (["--budgets", "lots"], "--budgets 'lots': expected numbers"),
     (["--budgets", "0"], "--budgets: positive numbers needed"),
+    (["--jobs", "0"], "--jobs must be >= 1"),
 ])
 def test_bad_options_exit_2_with_one_line(tmp_path, option, message):
     result = cli("python", str(REPO / "scripts" / "isoflop.py"), "--corpus", "demo", "--quick", *option,

@@ -15,8 +15,11 @@ weights) is what the fits use; valid BLEU (greedy) is reported beside it. Then
 """
 import argparse
 import math
+import multiprocessing
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from nmt_suite.files import atomic_write_json, atomic_write_lines, read_json
@@ -86,11 +89,12 @@ def point_config(grid: Grid, corpus: str, budget: float, size, seed: int, config
 
 
 def run_points(grid: Grid, corpus: str, study_dir: Path, data_dir: Path, seed: int, config_dir: Path,
-               device=None, dry_run=False, recorded=()) -> list:
+               device=None, dry_run=False, recorded=(), jobs: int = 1) -> list:
     """Every point of the grid (trained or read back), in grid order, each with its settings' ``key``.
 
     ``recorded``: points of an earlier ``isoflop.json``; one whose key matches is taken as it is
-    (so a study whose runs are gone, e.g. a committed one, grows by the points it lacks)."""
+    (so a study whose runs are gone, e.g. a committed one, grows by the points it lacks). ``jobs``:
+    how many points train side by side (their budgets are FLOPs, so this changes their wall time only)."""
     from tqdm import tqdm
 
     runs = []
@@ -103,10 +107,9 @@ def run_points(grid: Grid, corpus: str, study_dir: Path, data_dir: Path, seed: i
         for budget, size, _, run in runs:
             print(f"[isoflop] {budget_name(budget)} {size.name}: {run.run_dir}")
         return []
-    points = []
+    points, todo = {}, {}
     recorded = {p["key"]: p for p in recorded if "key" in p}
-    bar = tqdm(runs, desc="isoflop points", unit="point", disable=not sys.stderr.isatty())
-    for budget, size, cfg, run in bar:
+    for i, (budget, size, cfg, run) in enumerate(runs):
         key = stage_key("isoflop_point", {"config": cfg, "budget": budget})
         done = run.run_dir / POINT_FILE
         record = recorded.get(key)
@@ -114,17 +117,61 @@ def run_points(grid: Grid, corpus: str, study_dir: Path, data_dir: Path, seed: i
             saved = read_json(done)
             record = {**saved["point"], "key": key} if saved.get("key") == key else None
         if record is not None:
-            points.append(record)
+            points[i] = record
             print(f"[isoflop] {budget_name(budget)} {size.name}: done already, skipped", flush=True)
-            continue
-        print(f"[isoflop] {budget_name(budget)} {size.name}: training in {run.run_dir}", flush=True)
-        with run_lock(run.run_dir):
-            point = run.point(budget, size)
-        atomic_write_json(done, {"key": key, "point": point})
+        else:
+            todo[i] = (budget, size, key, run)
+    bar = tqdm(total=len(todo), desc="isoflop points", unit="point", disable=not sys.stderr.isatty())
+    for i, point in _train_points(todo, jobs):
+        budget, size, key, run = todo[i]
+        atomic_write_json(run.run_dir / POINT_FILE, {"key": key, "point": point})
         print(f"[isoflop] {budget_name(budget)} {size.name}: {point['params']:,} params, {point['updates']} "
               f"updates, valid loss {point['valid_loss']:.3f}, BLEU {point['valid_bleu']}", flush=True)
-        points.append({**point, "key": key})
-    return points
+        points[i] = {**point, "key": key}
+        bar.update()
+    bar.close()
+    return [points[i] for i in range(len(runs))]
+
+
+def _train_point(budget: float, size, run: PointRun, log: Path = None, threads: int = None) -> dict:
+    """One point's stages under its run lock; with ``log`` (a worker of several), this process's
+    output goes there (the workers' lines would interleave) and its fairseq takes ``threads``
+    threads unless the environment says otherwise."""
+    if threads:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, str(threads))
+    if log is not None:
+        out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+            os.dup2(out, stream.fileno())
+        os.close(out)
+    with run_lock(run.run_dir):
+        return run.point(budget, size)
+
+
+def _train_points(todo: dict, jobs: int):
+    """(index, point record) of each point of ``todo`` (index -> budget, size, key, run), as they
+    finish: one at a time, or in ``jobs`` worker processes side by side (each point's fairseq on
+    cores // jobs threads unless its config sets them; its output in the point's ``point.log``)."""
+    if jobs <= 1 or len(todo) <= 1:
+        for i, (budget, size, _, run) in todo.items():
+            print(f"[isoflop] {budget_name(budget)} {size.name}: training in {run.run_dir}", flush=True)
+            yield i, _train_point(budget, size, run)
+        return
+    first = next(iter(todo.values()))[-1]  # the corpus is prepared once, before the workers share it
+    first.run_dir.mkdir(parents=True, exist_ok=True)
+    first.prepare()
+    threads = max(1, (os.cpu_count() or 1) // jobs) if first.cfg.get("threads") is None else None
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = {}
+        for i, (budget, size, _, run) in todo.items():
+            run.run_dir.mkdir(parents=True, exist_ok=True)
+            print(f"[isoflop] {budget_name(budget)} {size.name}: training in {run.run_dir} "
+                  f"(output: {run.run_dir / 'point.log'})", flush=True)
+            futures[pool.submit(_train_point, budget, size, run, run.run_dir / "point.log", threads)] = i
+        for future in as_completed(futures):
+            yield futures[future], future.result()
 
 
 def fit_study(points: list, predict_at: float) -> dict:
@@ -166,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base-width", type=int, help="width of the narrowest size instead of the grid's")
     parser.add_argument("--sizes", type=int, help="number of sizes instead of the grid's")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1, help="points trained side by side, e.g. one per core "
+                        "(default 1; the budgets are FLOPs, so the results do not depend on it)")
     parser.add_argument("--predict", type=float, help="budget (FLOPs) to predict N_opt and D_opt for "
                         "(default: 10x the largest budget)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
@@ -192,6 +241,8 @@ def grid_from_args(args) -> Grid:
         if base < 2 or steps < 1:
             raise ConfigError("--base-width must be >= 2 and --sizes >= 1")
         sizes = tuple(size_family(base, steps))
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     if len(budgets) < 1 or any(not (b > 0 and math.isfinite(b)) for b in budgets):
         raise ConfigError(f"--budgets: positive numbers needed, got {budgets}")
     return Grid(budgets=budgets, sizes=sizes, rung=grid.rung, settings=grid.settings)
@@ -207,7 +258,8 @@ def main(argv=None) -> int:
         earlier = out / "isoflop.json"
         points = run_points(grid, args.corpus, study_dir, args.data_dir.resolve(), args.seed,
                             args.config_dir, args.device, args.dry_run,
-                            recorded=read_json(earlier).get("points", []) if earlier.is_file() else ())
+                            recorded=read_json(earlier).get("points", []) if earlier.is_file() else (),
+                            jobs=args.jobs)
         if args.dry_run:
             return 0
         if len(grid.sizes) < 3:
