@@ -163,7 +163,8 @@ def _train_points(todo: dict, jobs: int):
     first.run_dir.mkdir(parents=True, exist_ok=True)
     first.prepare()
     threads = max(1, (os.cpu_count() or 1) // jobs) if first.cfg.get("threads") is None else None
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+    # spawned, not forked: a fork of a process whose torch has started its thread pool can hang
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {}
         for i, (budget, size, _, run) in todo.items():
             run.run_dir.mkdir(parents=True, exist_ok=True)
