@@ -40,6 +40,16 @@ def test_power_laws_recover_known_exponents():
     assert math.isfinite(laws["params"]["log10_coefficient"])
 
 
+def test_power_laws_weight_each_optimum_by_its_error():
+    # two well-measured optima on C^0.5, one badly measured far off the line
+    optima = [{"budget": c, "params": 3.0 * c ** 0.5 * shift, "tokens": c ** 0.5, "log10_params_se": se,
+               "log10_tokens_se": 0.01} for c, shift, se in [(1e12, 10.0, 0.3), (4e12, 1.0, 0.01), (8e12, 1.0, 0.01)]]
+    law = fits.power_laws(optima)["params"]
+    assert law["weighted"] and law["exponent"] == pytest.approx(0.5, abs=0.03)
+    assert law["exponent_unweighted"] < 0.0  # the flat optimum pulls the unweighted line over
+    assert law["exponent_se_propagated"] < law["exponent_se_scatter"]  # the outlier's chi-square shows
+
+
 @pytest.mark.parametrize("base, steps, expected", [
     (16, 5, [(16, 1, 1), (24, 1, 1), (32, 2, 2), (48, 2, 3), (64, 3, 4)]),
     (8, 4, [(8, 1, 1), (12, 1, 1), (16, 1, 1), (24, 1, 1)]),   # a smaller base extends the family downwards

@@ -4,9 +4,11 @@ Per budget C: valid loss = a x^2 + b x + c with x = log10(params); its vertex x*
 compute-optimal size N_opt(C) (a parabola that opens downwards has no optimum: ``vertex`` None).
 The vertex' standard error comes from the fit's covariance by the delta method. The tokens
 that size sees at C: D_opt = C / F(N_opt), where F (training FLOPs per target token) is a
-log-log line through the measured points (so log D_opt's error is F's slope times log N_opt's). Then log10 N_opt = alpha log10 C + k and
-log10 D_opt = beta log10 C + k' by least squares; an exponent's uncertainty is the larger of
-the residual scatter's and the one propagated from the vertices' errors.
+log-log line through the measured points (so log D_opt's error is F's slope times log N_opt's).
+Then log10 N_opt = alpha log10 C + k and log10 D_opt = beta log10 C + k' by least squares,
+weighted by the vertices' errors (a flat parabola's optimum, known to +-0.3 in log10, counts for
+little beside one known to +-0.01; the unweighted exponent is kept beside it); an exponent's
+uncertainty is the larger of the residual scatter's and the one propagated from those errors.
 """
 import math
 
@@ -14,15 +16,29 @@ import numpy as np
 
 
 def _ols(x, y, sigma=None):
-    """(slope, intercept, slope_se_scatter, slope_se_propagated) of a straight line through (x, y)."""
+    """(slope, intercept, slope_se_scatter, slope_se_propagated) of a straight line through (x, y).
+
+    With every ``sigma`` (y's standard errors) known and positive the line is weighted by 1/sigma^2,
+    so a point known to +-0.01 counts for more than one known to +-0.3; the propagated error is then
+    sqrt((X^T W X)^-1) and the scatter error that scaled by the reduced chi-square. Otherwise it is
+    ordinary least squares (propagated error as for fixed sigma, when every sigma is known)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     design = np.stack([x, np.ones_like(x)], axis=1)
+    dof = len(x) - 2
+    known = sigma is not None and all(s is not None for s in sigma)
+    if known and all(s > 0 for s in sigma):
+        weights = 1 / np.asarray(sigma, float) ** 2
+        inverse = np.linalg.inv(design.T @ (design * weights[:, None]))
+        coef = inverse @ design.T @ (weights * y)
+        chi2 = float(np.sum(weights * (y - design @ coef) ** 2))
+        propagated = math.sqrt(inverse[0, 0])
+        scatter = math.sqrt(chi2 / dof * inverse[0, 0]) if dof > 0 else math.nan
+        return float(coef[0]), float(coef[1]), scatter, propagated
     coef, *_ = np.linalg.lstsq(design, y, rcond=None)
     inverse = np.linalg.inv(design.T @ design)
-    dof = len(x) - 2
     scatter = math.sqrt(float(np.sum((y - design @ coef) ** 2)) / dof * inverse[0, 0]) if dof > 0 else math.nan
     propagated = math.nan
-    if sigma is not None and all(s is not None for s in sigma):
+    if known:
         # y_i carries sigma_i: var(slope) = (A (Sigma) A^T)[0, 0] with A = (X^T X)^-1 X^T
         lever = inverse @ design.T
         propagated = math.sqrt(float(np.sum(lever[0] ** 2 * np.asarray(sigma, float) ** 2)))
@@ -69,10 +85,12 @@ def power_laws(optima: list) -> dict:
     log_c = [math.log10(o["budget"]) for o in optima]
     fits = {"n_budgets": len(optima)}
     for what in ("params", "tokens"):
-        slope, intercept, scatter, propagated = _ols(
-            log_c, [math.log10(o[what]) for o in optima], [o[f"log10_{what}_se"] for o in optima])
+        log_y, sigma = [math.log10(o[what]) for o in optima], [o[f"log10_{what}_se"] for o in optima]
+        slope, intercept, scatter, propagated = _ols(log_c, log_y, sigma)
         known = [s for s in (scatter, propagated) if math.isfinite(s)]
         fits[what] = {"exponent": slope, "log10_coefficient": intercept,
+                      "weighted": all(s is not None and s > 0 for s in sigma),
+                      "exponent_unweighted": _ols(log_c, log_y)[0],
                       "exponent_se": max(known) if known else None,
                       "exponent_se_scatter": scatter if math.isfinite(scatter) else None,
                       "exponent_se_propagated": propagated if math.isfinite(propagated) else None}

@@ -81,10 +81,10 @@ POINT_SETTINGS = (
 )
 
 GRIDS = {
-    # sized for ted-lowres (36k pairs, 8k vocabulary) to fit a session on two CPU cores, where these
+    # sized for ted-lowres (36k pairs, 8k vocabulary) to fit two sessions on two CPU cores, where these
     # small models train at only ~10 GFLOP/s (their step is mostly the N x V softmax); widths 12 to 64
     # (base 8 without its first size): at 2e12 FLOPs the 16-wide model beat every wider one
-    "default": Grid(budgets=(1e12, 2e12, 4e12), sizes=tuple(size_family(8, 7)[1:]),
+    "default": Grid(budgets=(1e12, 2e12, 4e12, 8e12), sizes=tuple(size_family(8, 7)[1:]),
                        settings=(*POINT_SETTINGS, ("train.max_tokens", 4096), ("train.update_freq", 1))),
     # --quick, for the demo corpus: 15 small runs (each also pays a FLOP count and a decoding of
     # valid); at 1e10 FLOPs the 18-wide model already beats the 12- and 24-wide ones

@@ -48,8 +48,12 @@ def plot_scaling(study: dict, path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, what, label in ((axes[0], "params", "N_opt (parameters)"), (axes[1], "tokens", "D_opt (target tokens)")):
         budgets = [c for c, v in optima if v["inside_grid"]]
-        ax.scatter(budgets, [v[what] for _, v in optima if v["inside_grid"]], color="tab:blue", zorder=3,
-                   label="parabola vertices")
+        values = np.array([v[what] for _, v in optima if v["inside_grid"]])
+        # one standard error of log10 N_opt (D_opt's: F's slope times it), drawn on the log axis
+        slope = 1.0 if what == "params" else abs(fits["flops_per_token"]["exponent"])
+        se = np.array([slope * (v["log10_params_se"] or 0.0) for _, v in optima if v["inside_grid"]])
+        ax.errorbar(budgets, values, yerr=[values - values / 10 ** se, values * 10 ** se - values], fmt="o",
+                    color="tab:blue", capsize=3, zorder=3, label="parabola vertices (± 1 SE)")
         outside = [(c, v) for c, v in optima if not v["inside_grid"]]
         if outside:  # extrapolations: drawn, not fitted
             ax.scatter([c for c, _ in outside], [v[what] for _, v in outside], facecolors="none",

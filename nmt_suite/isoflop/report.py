@@ -63,8 +63,10 @@ def _laws(study: dict) -> list:
             lines.append(f"- {label}(C): not fitted ({laws.get('n_budgets', 0)} budget(s) with an optimum inside "
                          f"the grid; 2 are needed)")
             continue
+        weighting = ("weighted by the optima's errors; unweighted: "
+                     f"{law['exponent_unweighted']:.3f}; " if law.get("weighted") else "")
         lines.append(f"- {label}(C) = 10^{law['log10_coefficient']:.3f} · C^{law['exponent']:.3f}, exponent "
-                     f"± {_se(law['exponent_se'], 'n/a')} (scatter of the optima: "
+                     f"± {_se(law['exponent_se'], 'n/a')} ({weighting}scatter of the optima: "
                      f"{_se(law['exponent_se_scatter'], 'n/a (2 optima fit a line exactly)')}; propagated from "
                      f"their errors: {_se(law['exponent_se_propagated'], 'n/a')}); {laws['n_budgets']} budgets")
     f = study["fits"]["flops_per_token"]
