@@ -80,6 +80,11 @@ def test_strong_parameter_count_matches_hand_count(toy_bin):
         ("transformer_prenorm_big", dict(encoder_embed_dim=1024, encoder_ffn_embed_dim=4096,
                                          encoder_attention_heads=16)),
         ("transformer_postnorm", dict(encoder_embed_dim=256, encoder_normalize_before=False, layernorm_embedding=True)),
+        ("transformer_prenorm_learnedpos", dict(encoder_embed_dim=256, encoder_layers=6, encoder_learned_pos=True,
+                                                decoder_learned_pos=True, max_source_positions=1024)),
+        ("transformer_prenorm_tiny_learnedpos", dict(encoder_embed_dim=128, decoder_layers=2, dropout=0.1,
+                                                     encoder_learned_pos=True, decoder_learned_pos=True)),
+        ("transformer_prenorm_tiny", dict(encoder_learned_pos=False, decoder_learned_pos=False)),
     ],
 )
 def test_architecture_presets(toy_bin, arch, expected):

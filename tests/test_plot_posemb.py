@@ -85,3 +85,43 @@ def test_cli_both_sides_one_format(checkpoints, tmp_path):
 def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert plot_posemb.main([str(tmp_path / "none.pt"), "-o", str(tmp_path / "p.png")]) == 2
     assert "none.pt" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def learned_checkpoint(toy_bin, tmp_path_factory):
+    """transformer_prenorm_tiny_learnedpos (our task) after a few updates on the toy corpus."""
+    from conftest import TINY_TRAIN_ARGS
+
+    save_dir = tmp_path_factory.mktemp("posemb_learned")
+    args = list(TINY_TRAIN_ARGS)
+    args[args.index("transformer_prenorm_tiny")] = "transformer_prenorm_tiny_learnedpos"
+    cli("fairseq-train", toy_bin, *args, "--max-update", "5", "--save-dir", save_dir)
+    return save_dir / "checkpoint_last.pt"
+
+
+def test_learned_positions_are_read_per_side_and_differ_from_the_sinusoids(learned_checkpoint, checkpoints):
+    state = safe_load(learned_checkpoint)
+    learned = {side: plot_posemb.positional_embeddings(state, side, positions=40) for side in ("encoder", "decoder")}
+    assert {emb.kind for emb in learned.values()} == {"learned"}
+    assert not np.allclose(learned["encoder"].matrix, learned["decoder"].matrix)  # each side its own table
+    sinusoidal = plot_posemb.positional_embeddings(safe_load(checkpoints["ours"]), "decoder", positions=40)
+    assert learned["decoder"].matrix.shape == sinusoidal.matrix.shape
+    assert not np.allclose(plot_posemb.cosine_similarity_matrix(learned["decoder"].matrix),
+                           plot_posemb.cosine_similarity_matrix(sinusoidal.matrix), atol=0.05)
+
+
+@pytest.mark.parametrize("which, titles", [
+    ("learned", ["encoder positional embeddings (learned", "decoder positional embeddings (learned"]),
+    ("ours", ["decoder positional embeddings (sinusoidal"]),
+])
+def test_default_side_draws_both_only_for_learned_positions(which, titles, learned_checkpoint, checkpoints,
+                                                            tmp_path, monkeypatch):
+    figures = []
+    build = plot_posemb.build_figure
+    monkeypatch.setattr(plot_posemb, "build_figure", lambda embeddings: figures.append(build(embeddings)) or figures[-1])
+    checkpoint = learned_checkpoint if which == "learned" else checkpoints[which]
+    assert plot_posemb.main([str(checkpoint), "-o", str(tmp_path / "posemb.png"), "--format", "png"]) == 0
+    heatmap_titles = [ax.get_title() for ax in figures[0].axes if ax.images]
+    assert [title[:len(prefix)] for title, prefix in zip(heatmap_titles, titles)] == titles
+    assert len(heatmap_titles) == len(titles)
+    plt.close("all")

@@ -54,6 +54,26 @@ def transformer_prenorm_tiny(args):
     _hw5_shape(args, embed=128, ffn=512, heads=4, layers=2, dropout=0.1, normalize_before=True)
 
 
+def _learned_positions(args):
+    """Learned positional embeddings on both sides (one vector per position up to the maximum),
+    so that what the model learned about positions can be looked at (analysis/plot_posemb.py)."""
+    _set_defaults(args, encoder_learned_pos=True, decoder_learned_pos=True)
+
+
+@register_architecture_once("transformer", "transformer_prenorm_learnedpos")
+def transformer_prenorm_learnedpos(args):
+    """``transformer_prenorm`` with learned instead of sinusoidal positions."""
+    _learned_positions(args)
+    transformer_prenorm(args)
+
+
+@register_architecture_once("transformer", "transformer_prenorm_tiny_learnedpos")
+def transformer_prenorm_tiny_learnedpos(args):
+    """``transformer_prenorm_tiny`` with learned instead of sinusoidal positions."""
+    _learned_positions(args)
+    transformer_prenorm_tiny(args)
+
+
 @register_architecture_once("transformer", "transformer_prenorm_base")
 def transformer_prenorm_base(args):
     """Transformer-base size (512/2048/8 heads/6+6), pre-norm."""

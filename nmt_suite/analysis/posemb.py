@@ -3,7 +3,9 @@
 
     python analysis/plot_posemb.py runs/ted2020/strong/checkpoints/checkpoint_best.pt -o plots/posemb.png
 
-For each chosen side (decoder by default; ``--side encoder`` or ``both``) the figure shows
+For each chosen side (``--side``: by default both when either side's embeddings are learned,
+else the decoder's, as sinusoidal ones are one formula for both; ``encoder``, ``decoder`` or
+``both`` choose) the figure shows
 the similarity matrix of the first ``--positions`` positions as a heatmap, and next to it
 the mean similarity as a function of the offset between two positions, which is what
 explains the picture: neighbouring positions are similar and similarity falls off with
@@ -131,8 +133,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a fairseq transformer checkpoint (.pt)")
     add_output_options(parser)
-    parser.add_argument("--side", choices=["decoder", "encoder", "both"], default="decoder",
-                        help="whose positional embeddings (default %(default)s)")
+    parser.add_argument("--side", choices=["auto", "decoder", "encoder", "both"], default="auto",
+                        help="whose positional embeddings; auto (default): both when either side's are learned "
+                             "(they differ), else the decoder's (sinusoidal ones are the same formula on both sides)")
     parser.add_argument("--positions", type=int, default=DEFAULT_POSITIONS,
                         help="number of positions compared (default %(default)s)")
     parser.add_argument("--padding-idx", type=int, default=FAIRSEQ_PADDING_IDX,
@@ -140,11 +143,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.positions < 2:
         parser.error("--positions must be at least 2")
-    sides = ["encoder", "decoder"] if args.side == "both" else [args.side]
     try:
         state = load_checkpoint(args.checkpoint)
         embeddings = [positional_embeddings(state, side, args.positions, args.padding_idx)
-                      for side in sides]
+                      for side in (["decoder"] if args.side == "auto" else ["encoder", "decoder"]
+                                   if args.side == "both" else [args.side])]
+        if args.side == "auto":
+            try:
+                encoder = positional_embeddings(state, "encoder", args.positions, args.padding_idx)
+            except ValueError:  # a model without an encoder
+                encoder = None
+            if encoder is not None and "learned" in (encoder.kind, embeddings[0].kind):
+                embeddings.insert(0, encoder)
     except (OSError, pickle.UnpicklingError) as err:  # UnsafeCheckpointError is an UnpicklingError
         print(f"error: {err}", file=sys.stderr)
         return 2
