@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from nmt_suite.argparsing import OneLineErrorParser
 from nmt_suite.device import DeviceError, add_device_option, resolve_device
 from nmt_suite.fairseq_output import PER_SENTENCE, GenerateOutputError, read_hypotheses
 from nmt_suite.plugin import PLUGIN_DIR
@@ -42,12 +43,6 @@ GIVE_UP_AFTER = 8
 
 class FairseqFailed(RuntimeError):
     """fairseq-interactive fails whatever the input: no line can be translated."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        """One line and exit status 2 (argparse also prints the usage; --help has it)."""
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def split_lines(data: bytes) -> list:
@@ -190,7 +185,7 @@ def decode_input(raw_lines: list, warn) -> list:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Translate English lines on stdin to Chinese on stdout.")
+    parser = OneLineErrorParser(prog=PROG, description="Translate English lines on stdin to Chinese on stdout.")
     parser.add_argument("run_dir", type=Path, help="runs/<corpus>/<rung> of a finished run")
     parser.add_argument("--checkpoint", type=Path, help="default: RUN_DIR/checkpoint_avg.pt")
     parser.add_argument("--data", type=Path, help="prepared corpus dir (default: from RUN_DIR/results.json)")

@@ -30,10 +30,11 @@ from pathlib import Path
 
 from sacrebleu.significance import PairedTest
 
+from nmt_suite.argparsing import OneLineErrorParser
 from nmt_suite.files import atomic_write_json, read_json, sha256_file
 from nmt_suite.rungs.evaluate import read_lines, scoring_metrics
 from nmt_suite.rungs.results import SPLITS, ResultsSchemaError, RunResults
-from nmt_suite.rungs.summarize import seed_groups, seed_of
+from nmt_suite.rungs.summarize import markdown_table, mean_sd, seed_groups, seed_of
 
 PROG = "compare_runs"
 ALPHA = 0.05
@@ -45,12 +46,6 @@ METRIC_NAMES = {"bleu": "BLEU", "chrf": "chrF"}
 
 class CompareError(ValueError):
     """Bad input; the message names the file or the run."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        """One line and exit status 2 (argparse also prints the usage; --help has it)."""
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 @dataclasses.dataclass
@@ -182,11 +177,6 @@ def compare_systems(systems: list, names: list, split: str, test: str, n: int) -
 
 # ------------------------------------------------------------------ Markdown
 
-def _table(columns, rows) -> list:
-    return ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|",
-            *("| " + " | ".join(row) + " |" for row in rows)]
-
-
 def _p(value) -> str:
     return "–" if value is None else f"{value:.4f}"
 
@@ -206,13 +196,9 @@ def runs_markdown(report: dict) -> str:
              *(cell for metric in METRIC_NAMES for cell in (
                  f"{run[metric]['score']:.2f} ({run[metric]['mean']:.2f} ± {run[metric]['ci']:.2f})",
                  _p(run[metric]["p_value"])))] for i, run in enumerate(report["runs"])]
-    return "\n".join([_header(report), "", *_table(columns, rows), "",
+    return "\n".join([_header(report), "", *markdown_table(columns, rows), "",
                       f"p: each run against the baseline {report['baseline']}; p < {ALPHA} means the difference "
                       "is unlikely to be chance on this test set.", *_signatures(report)]) + "\n"
-
-
-def _mean_sd(spread: dict) -> str:
-    return f"{spread['mean']:.2f} ± {'–' if spread['sd'] is None else format(spread['sd'], '.2f')}"
 
 
 def _range(spread: dict) -> str:
@@ -223,12 +209,12 @@ def systems_markdown(report: dict) -> str:
     columns = ["system", "runs", "seeds", "BLEU mean ± sd", "BLEU range", "chrF mean ± sd", "chrF range"]
     rows = [[system["system"] + (" (baseline)" if i == 0 else ""), ", ".join(system["runs"]),
              ", ".join(map(str, system["seeds"])),
-             *(cell for metric in METRIC_NAMES for cell in (_mean_sd(system[metric]), _range(system[metric])))]
+             *(cell for metric in METRIC_NAMES for cell in (mean_sd(system[metric]['scores']), _range(system[metric])))]
             for i, system in enumerate(report["systems"])]
-    lines = [_header(report), "", *_table(columns, rows)]
+    lines = [_header(report), "", *markdown_table(columns, rows)]
     for comparison in report["comparisons"]:
         lines += ["", f"### {comparison['system']} against {comparison['baseline']}: paired tests by seed", ""]
-        lines += _table(["seed", "baseline run", "run", "BLEU", "p (BLEU)", "chrF", "p (chrF)"], [
+        lines += markdown_table(["seed", "baseline run", "run", "BLEU", "p (BLEU)", "chrF", "p (chrF)"], [
             [str(pair["seed"]), pair["baseline_run"], pair["run"],
              *(cell for metric in METRIC_NAMES for cell in (
                  f"{pair[metric]['baseline']:.2f} → {pair[metric]['score']:.2f}", _p(pair[metric]["p_value"])))]
@@ -247,7 +233,7 @@ def systems_markdown(report: dict) -> str:
 # ------------------------------------------------------------------ command line
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description=__doc__.split("\n")[0])
+    parser = OneLineErrorParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", metavar="RUN",
                         help="run dirs runs/<corpus>/<rung>/, the first the baseline; RUN1,RUN2,...: the seeds "
                              "of one system")

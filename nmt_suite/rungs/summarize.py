@@ -83,9 +83,10 @@ def seed_row(group: list) -> list:
             mean_sd(test_scores("chrf")), seeds]
 
 
-def _table(columns, rows) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+def markdown_table(columns, rows) -> list:
+    """The lines of a Markdown table: header, rule, one line per row of cells."""
+    return ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|",
+            *("| " + " | ".join(row) + " |" for row in rows)]
 
 
 def read_runs(runs_dir: Path) -> tuple:
@@ -102,9 +103,9 @@ def read_runs(runs_dir: Path) -> tuple:
 def summarize(runs_dir: Path, by_seed: bool = False) -> tuple:
     """(Markdown table, list of problems with files that were left out)."""
     runs, problems = read_runs(runs_dir)
-    if by_seed:
-        return _table(SEED_COLUMNS, [seed_row(group) for group in seed_groups(runs)]), problems
-    return _table(COLUMNS, [row(results) for results in runs]), problems
+    table = (markdown_table(SEED_COLUMNS, [seed_row(group) for group in seed_groups(runs)]) if by_seed
+             else markdown_table(COLUMNS, [row(results) for results in runs]))
+    return "\n".join(table) + "\n", problems
 
 
 def main(argv=None) -> int:
