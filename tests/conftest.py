@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from nmt_suite.prep.sources import SHARED_DATA
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # fairseq-* console scripts live beside this python
 USER_DIR = REPO / "fairseq_ext"
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 requires_shared_data = pytest.mark.skipif(
     not SHARED_DATA.is_dir(), reason=f"shared corpora not present at {SHARED_DATA}"

@@ -10,7 +10,7 @@ from pathlib import Path
 from prep_toy import sentence
 
 from nmt_suite.files import atomic_write_json, atomic_write_lines
-from nmt_suite.rungs.evaluate import score
+from nmt_suite.rungs.evaluate import score, split_files
 from nmt_suite.rungs.results import SCHEMA_VERSION, SPLITS, RunResults, validate_results
 
 NOISE_CHARACTERS = "的一是了人我在有他这中大来上国个到说们为子和你地出道也时年"
@@ -56,7 +56,7 @@ def write_run(run_dir: Path, data_dir: Path, hyps: dict, seed=1, train=None) -> 
     scores = {}
     for split, lines in hyps.items():
         atomic_write_lines(run_dir / f"hyp.{split}.zh", lines)
-        refs = (data_dir / "ref" / f"{split}.zh").read_text(encoding="utf-8").splitlines()
+        refs = split_files(data_dir, split, "zh").read_text(encoding="utf-8").splitlines()
         measured = score(lines, refs)
         scores[split] = (measured["bleu"], measured["chrf"])
     atomic_write_json(run_dir / "results.json",  # run_dir is runs/<corpus>/<rung>

@@ -69,6 +69,14 @@ def test_strong_parameter_count_matches_hand_count(toy_bin):
     assert n_params(postnorm) == n_params(prenorm)
 
 
+def test_tiny_postnorm_is_the_tiny_prenorm_twin(toy_bin):
+    prenorm, _ = build(toy_bin, "transformer_prenorm_tiny")
+    postnorm, _ = build(toy_bin, "transformer_postnorm_tiny")
+    assert n_params(postnorm) == n_params(prenorm)
+    assert all(not layer.normalize_before for layer in [*postnorm.encoder.layers, *postnorm.decoder.layers])
+    assert postnorm.encoder.layer_norm is None and postnorm.encoder.layernorm_embedding is not None
+
+
 @pytest.mark.parametrize(
     "arch, expected",
     [
@@ -80,6 +88,8 @@ def test_strong_parameter_count_matches_hand_count(toy_bin):
         ("transformer_prenorm_big", dict(encoder_embed_dim=1024, encoder_ffn_embed_dim=4096,
                                          encoder_attention_heads=16)),
         ("transformer_postnorm", dict(encoder_embed_dim=256, encoder_normalize_before=False, layernorm_embedding=True)),
+        ("transformer_postnorm_tiny", dict(encoder_embed_dim=128, encoder_layers=2, decoder_layers=2, dropout=0.1,
+                                           encoder_normalize_before=False, layernorm_embedding=True)),
         ("transformer_prenorm_learnedpos", dict(encoder_embed_dim=256, encoder_layers=6, encoder_learned_pos=True,
                                                 decoder_learned_pos=True, max_source_positions=1024)),
         ("transformer_prenorm_tiny_learnedpos", dict(encoder_embed_dim=128, decoder_layers=2, dropout=0.1,

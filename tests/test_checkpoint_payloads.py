@@ -7,6 +7,7 @@ through a fairseq loader that passes weights_only=False (as upstream fairseq's n
 """
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,6 +118,14 @@ def via_translate_sh(run: Loading):
     return proc.returncode == 0, proc.stdout + proc.stderr + (log.read_text() if log.exists() else "")
 
 
+def via_plot_attention(run: Loading):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **run.subprocess_env()}
+    proc = subprocess.run([sys.executable, str(REPO / "analysis" / "plot_attention.py"), str(run.checkpoint.parent),
+                           "the cat sat", "--data", str(run.toy_bin), "--beam", "1", "--format", "png"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    return proc.returncode == 0, proc.stdout + proc.stderr
+
+
 # name: (load, goes through fairseq's checkpoint_utils loader)
 PATHS = {
     "safe_load": (via_safe_load, False),
@@ -125,6 +134,7 @@ PATHS = {
     "fairseq-generate": (via_generate, True),
     "from_pretrained": (via_hub, True),
     "translate.sh": (via_translate_sh, True),
+    "plot_attention": (via_plot_attention, True),
 }
 IN_PROCESS = ("safe_load", "averaging", "fairseq loader")
 CHILD_PROCESSES = [path for path in PATHS if path not in IN_PROCESS]

@@ -134,7 +134,7 @@ def _other_references(toy):
     (["{base},{close}"], None, "need at least two systems to compare, got 1"),
     (["{base},{close}", "{far}"], None, "{base} and {close} both have train.seed 1"),
     (["{base},{close}", "{far}", "--groups"], None, "--groups forms the systems itself"),
-    (["{base}", "{close}", "--split", "train"], None, "--split 'train': expected one of valid, test"),
+    (["{base}", "{close}", "--split", "train"], None, "--split 'train': expected valid, test or the name of an extra test set"),
     (["{base}", "{close}", "--n", "-1"], None, "--n must be 0 (sacrebleu's default) or more, got -1"),
 ], ids=["no-run-dir", "no-results", "results-not-json", "results-schema", "no-hyp", "line-count", "no-ref",
         "other-references", "one-run", "same-run-twice", "one-system", "seed-twice", "groups-and-commas",

@@ -286,3 +286,49 @@ def test_rung_scripts_are_quiet_unless_verbose(run):
     assert "num_updates" in (run["dir"] / "train.log").read_text()
     assert "[prep] binarize: up to date" in run["third"].stdout
     assert "[prep] binarize: up to date" not in out
+
+
+def test_extra_test_sets_are_translated_and_scored_without_retraining(run, tmp_path):
+    """extra_tests: another test set, prepared with the corpus' own model and dictionary, scored in
+    results.json; the run's training is reused (a copy of the finished run, under another name)."""
+    import shutil
+
+    import sacrebleu
+
+    from nmt_suite.rungs.compare import load_run
+
+    copy = run["dir"].parent / "strong-ood"
+    shutil.copytree(run["dir"], copy, ignore=shutil.ignore_patterns(".lock"))
+    # the corpus' own valid files as an "extra" set: the same sentences must get the same translations
+    args = [*run["args"], "rung=strong-ood", f"extra_tests=[demo-ood={run['raw']}/valid]"]
+    proc = cli(*args)
+    assert "train: done already" in proc.stdout and "generate test: done already" in proc.stdout
+    assert "[pipeline] generate demo-ood" in proc.stdout
+    results = json.loads((copy / "results.json").read_text())
+    extra = run["data"] / "extra" / "demo-ood"
+    refs = (extra / "ref" / "test.zh").read_text(encoding="utf-8").splitlines()
+    assert refs == (run["raw"] / "valid.zh").read_text(encoding="utf-8").splitlines()
+    hyps = (copy / "hyp.demo-ood.zh").read_text(encoding="utf-8").splitlines()
+    assert len(hyps) == len(refs) == 30
+    assert hyps == (copy / "hyp.valid.zh").read_text(encoding="utf-8").splitlines()
+    expected = sacrebleu.corpus_bleu(hyps, [refs], tokenize="zh").score
+    assert results["scores"]["demo-ood"]["bleu"] == round(expected, 2) == results["scores"]["valid"]["bleu"]
+    assert results["scores"]["test"] == run["results"]["scores"]["test"]
+    assert "generate_demo-ood" in results["wall_time_s"]
+    # a second run does nothing new; compare_runs reads the extra split
+    again = cli(*args)
+    assert "generate demo-ood: done already" in again.stdout and "[prep] extra test set" not in again.stdout
+    assert load_run(copy, ["demo-ood"]).hyps["demo-ood"] == hyps
+
+
+@pytest.mark.parametrize("value, culprit", [
+    ("[nope]", "extra_tests: unknown test set 'nope'; known: flores200-devtest"),
+    ("[x=/nowhere/set]", "extra_tests: x: /nowhere/set.en not found"),
+    ("[valid=/nowhere/set]", "'valid' cannot name a test set"),
+    ("flores200-devtest", "extra_tests: expected a list of test set names"),
+])
+def test_bad_extra_tests_are_refused_before_anything_runs(run, value, culprit):
+    proc = cli(*run["args"], f"extra_tests={value}", "rung=strong-bad-extra", check=False)
+    assert proc.returncode == 2 and culprit in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (run["dir"].parent / "strong-bad-extra").exists()

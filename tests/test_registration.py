@@ -7,7 +7,7 @@ from conftest import REPO, TINY_TRAIN_ARGS, USER_DIR, cli
 
 EXPECTED_ARCHS = [
     "transformer_prenorm", "transformer_prenorm_tiny", "transformer_prenorm_base",
-    "transformer_prenorm_big", "transformer_postnorm", "transformer_prenorm_learnedpos",
+    "transformer_prenorm_big", "transformer_postnorm", "transformer_postnorm_tiny", "transformer_prenorm_learnedpos",
     "transformer_prenorm_tiny_learnedpos",
 ]
 

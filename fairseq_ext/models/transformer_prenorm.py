@@ -97,3 +97,10 @@ def transformer_postnorm(args):
     """
     _set_defaults(args, layernorm_embedding=True)
     _hw5_shape(args, embed=256, ffn=1024, heads=4, layers=6, dropout=0.3, normalize_before=False)
+
+
+@register_architecture_once("transformer", "transformer_postnorm_tiny")
+def transformer_postnorm_tiny(args):
+    """``transformer_prenorm_tiny``'s post-norm twin (same size and parameter count)."""
+    _set_defaults(args, layernorm_embedding=True)
+    _hw5_shape(args, embed=128, ffn=512, heads=4, layers=2, dropout=0.1, normalize_before=False)

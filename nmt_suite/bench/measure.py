@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nmt_suite.plugin import PLUGIN_DIR
+from nmt_suite.prep.sources import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 # (our arch, embed, ffn, heads, layers, dropout); the stock `transformer` gets
 # the same numbers spelled out as fairseq options.

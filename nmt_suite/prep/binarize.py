@@ -93,6 +93,19 @@ def binarize_parallel(texts: dict, dict_path: Path, out_dir: Path, workers: int)
         (out_dir / f"dict.{lang}.txt").unlink()
 
 
+def binarize_test(texts: dict, dict_path: Path, out_dir: Path, workers: int) -> None:
+    """``texts`` maps ``test.{en,zh}`` to spm_text files; writes ``test.en-zh.{en,zh}.{bin,idx}`` and the
+    dictionary's two copies into ``out_dir``, a folder fairseq-generate reads on its own."""
+    in_dir = out_dir.parent / f"{out_dir.name}-inputs"
+    _link_inputs(texts, in_dir)
+    run_preprocess(["--source-lang", "en", "--target-lang", "zh", "--joined-dictionary", "--srcdict", dict_path,
+                    "--testpref", in_dir / "test", "--destdir", out_dir, "--workers", workers], out_dir.parent)
+    shutil.rmtree(in_dir)
+    _drop_log(out_dir)
+    for lang in ("en", "zh"):
+        shutil.copyfile(dict_path, out_dir / f"dict.{lang}.txt")
+
+
 def binarize_mono(mono_text: Path, dict_path: Path, out_dir: Path, workers: int) -> None:
     """Monolingual zh as the source side of zh->en: mono.zh-en.zh.{bin,idx} plus both dict copies."""
     in_dir = out_dir.parent / f"{out_dir.name}-inputs"

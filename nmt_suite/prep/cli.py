@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--test", action="append", default=[], metavar="SRC", help="as --train (required)")
     g.add_argument("--mono", action="append", default=[], metavar="FILE", help="monolingual Chinese, FILE or FILE.zh")
     g = p.add_argument_group("sources")
-    g.add_argument("--shared-data", type=Path, default=REPO.parent / "shared" / "data",
+    g.add_argument("--shared-data", type=Path, default=sources.SHARED_DATA,
                    help="shared corpora folder for ted-lowres (%(default)s)")
     g.add_argument("--mirror-url", help=f"base URL with the ted2020 files instead of {sources.TED2020_BASE_URL}")
     g.add_argument("--download-dir", type=Path, help="where ted2020 archives are downloaded or placed by hand "

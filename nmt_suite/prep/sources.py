@@ -19,6 +19,8 @@ from nmt_suite.prep.errors import PrepError
 from nmt_suite.prep.textio import read_pair, read_text, read_tsv_pairs
 
 CORPORA = ("ted2020", "ted-lowres", "local", "demo")
+# the shared corpora folder beside the checkout (shared/data/README.md), the default wherever it is read
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 TED2020_BASE_URL = "https://github.com/figisiwirf/ml2023-hw5-dataset/releases/download/v1.0.1"
 TED2020_FILES = (RemoteFile("ml2023.hw5.data.tgz"), RemoteFile("ml2023.hw5.test.tgz"),

@@ -32,7 +32,9 @@ from sacrebleu.significance import PairedTest
 
 from nmt_suite.argparsing import OneLineErrorParser
 from nmt_suite.files import atomic_write_json, read_json, sha256_file
-from nmt_suite.rungs.evaluate import read_lines, scoring_metrics
+from nmt_suite.names import is_plain_name
+from nmt_suite.prep.extra_tests import RESERVED as EXTRA_RESERVED
+from nmt_suite.rungs.evaluate import read_lines, scoring_metrics, split_files
 from nmt_suite.rungs.results import SPLITS, ResultsSchemaError, RunResults
 from nmt_suite.rungs.summarize import markdown_table, mean_sd, seed_groups, seed_of
 
@@ -71,7 +73,7 @@ def load_run(run_dir: Path, splits) -> Run:
         raise CompareError(str(err)) from None
     run = Run(str(run_dir), results, {}, {})
     for split in splits:
-        hyp_path, ref_path = run_dir / f"hyp.{split}.zh", Path(results.data_dir) / "ref" / f"{split}.zh"
+        hyp_path, ref_path = run_dir / f"hyp.{split}.zh", split_files(results.data_dir, split, "zh")
         for needed in (hyp_path, ref_path):
             if not needed.is_file():
                 raise CompareError(f"{needed} not found")
@@ -165,6 +167,7 @@ def compare_systems(systems: list, names: list, split: str, test: str, n: int) -
                 [(base_run.name, base_run.hyps[split]), (run.name, run.hyps[split])], refs, test, n)
             pairs.append({"seed": seed, "baseline_run": base_run.name, "run": run.name,
                           **{metric: {"baseline": base_row[metric]["score"], "score": row[metric]["score"],
+                                      "baseline_ci": base_row[metric]["ci"], "ci": row[metric]["ci"],
                                       "p_value": row[metric]["p_value"]} for metric in METRIC_NAMES}})
         unmatched = [seed for seed in [*baseline_seeds, *seeds] if seed not in matched]
         comparisons.append({"system": name, "baseline": names[0], "pairs": pairs, "unmatched_seeds": unmatched,
@@ -238,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run dirs runs/<corpus>/<rung>/, the first the baseline; RUN1,RUN2,...: the seeds "
                              "of one system")
     parser.add_argument("--split", action="append", metavar="SPLIT",
-                        help="valid, test or valid,test (repeatable; default test)")
+                        help="valid, test, an extra test set of the runs (extra_tests) or several, comma-separated "
+                             "(repeatable; default test)")
     parser.add_argument("--paired", choices=tuple(TESTS), default="bs",
                         help="bs: paired bootstrap resampling (default), ar: paired approximate randomization")
     parser.add_argument("--n", type=int, default=0,
@@ -252,8 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _splits(parser, values) -> list:
     splits = [s for value in values or ["test"] for s in value.split(",") if s]
     for split in splits:
-        if split not in SPLITS:
-            parser.error(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
+        if split not in SPLITS and (not is_plain_name(split) or split in EXTRA_RESERVED):
+            parser.error(f"--split {split!r}: expected {', '.join(SPLITS)} or the name of an extra test set")
     return list(dict.fromkeys(splits))
 
 

@@ -31,7 +31,7 @@ OPTION_SECTIONS = ("prepare", "train", "generate")
 # every other key a rung config may hold, and the keys of its sections; a pipeline that reads more
 # (the boss rung's ``backtranslation``) passes its own sections to load_config
 SETTINGS = {"device": None, "precision": None, "threads": None, "verbose": None, "plots": None,
-            "rung": None, "average": ("last",)}
+            "rung": None, "average": ("last",), "extra_tests": None}
 FILE_ONLY_KEYS = ("inherit", "corpora")
 # sections only another script's pipeline reads
 OTHER_SCRIPTS = {"backtranslation": "scripts/run_boss.sh"}

@@ -38,6 +38,16 @@ def in_source_order(hyps: dict, n: int, sp):
     return lines, missing
 
 
+def split_files(data_dir, split: str, lang: str) -> Path:
+    """A split's untouched text in a prepared corpus: ``ref/<split>.<lang>`` for its own valid and test,
+    ``extra/<name>/ref/test.<lang>`` for an extra test set (nmt_suite.prep.extra_tests)."""
+    from nmt_suite.rungs.results import SPLITS
+
+    if split in SPLITS:
+        return Path(data_dir) / "ref" / f"{split}.{lang}"
+    return Path(data_dir) / "extra" / split / "ref" / f"test.{lang}"
+
+
 def read_lines(path: Path) -> list:
     with open(path, encoding="utf-8", newline="\n") as f:
         return [line.rstrip("\n").rstrip("\r") for line in f]

@@ -106,7 +106,7 @@ def validate_results(results: dict, where="results.json", record=RunResults) -> 
     for split in SPLITS:
         if split not in results["scores"]:
             raise ResultsSchemaError(f"{where}: scores has no {split!r} entry")
-        entry = results["scores"][split]
+    for split, entry in results["scores"].items():  # valid, test and any extra test set
         if entry is None:
             continue
         for key, types_ in SCORE_SCHEMA.items():

@@ -37,7 +37,7 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16", "amp", "cpu-bf16")
 _MODULES = {"fairseq-train": "fairseq_cli.train", "fairseq-generate": "fairseq_cli.generate",
             "fairseq-interactive": "fairseq_cli.interactive", "fairseq-ext-prepare": "nmt_suite.prep.cli"}
 # the stages whose seconds results.json reports (their records' wall_s)
-TIMED_STAGES = ("prepare", "compute", "train", "average", "generate_valid", "generate_test")
+TIMED_STAGES = ("prepare", "compute", "train", "average", "generate_valid", "generate_test")  # + extra tests
 
 
 class PipelineError(RuntimeError):
@@ -180,6 +180,7 @@ class Pipeline:
         self.train_options = {**{k: v for k, v in cfg["train"].items() if k not in BUDGET_KEYS},
                               **{k: v for k, v in train_prec.items() if v is not None}}
         self.generate_options = {**cfg["generate"], **gen_prec}
+        self.extra_tests = self._extra_tests(cfg.get("extra_tests"))  # name -> (file prefix, script)
         threads = cfg.get("threads")  # checked with the other values in check()
         # torch's intra-op threads in fairseq-train/-generate; null = torch's default (all cores)
         self.child_env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {}
@@ -197,6 +198,37 @@ class Pipeline:
     def stages(self) -> list:
         """What :meth:`run` does, in this order."""
         return [self.prepare, self.train, self.average, self.generate, self.evaluate, self.plots]
+
+    @staticmethod
+    def _extra_tests(value) -> dict:
+        from nmt_suite.prep import extra_tests
+        from nmt_suite.prep.errors import PrepError
+
+        if value is None:
+            return {}
+        if not isinstance(value, list):
+            raise ConfigError(f"extra_tests: expected a list of test set names, got {value!r}")
+        resolved = {}
+        try:
+            for spec in value:
+                name, prefix, script = extra_tests.resolve(spec)
+                if name in resolved:
+                    raise ConfigError(f"extra_tests: {name!r} is listed twice")
+                resolved[name] = (prefix, script)
+        except PrepError as err:
+            raise ConfigError(str(err)) from None
+        return resolved
+
+    @property
+    def eval_splits(self) -> tuple:
+        """What is translated and scored: the corpus' valid and test, then each extra test set."""
+        return (*SPLITS, *self.extra_tests)
+
+    def split_data(self, split: str) -> tuple:
+        """(the binarized folder, fairseq's subset name) of a split."""
+        if split in SPLITS:
+            return self.data / "bin", split
+        return self.data / "extra" / split / "bin", "test"
 
     # ------------------------------------------------------------ commands
 
@@ -239,6 +271,14 @@ class Pipeline:
                                       f"and the rung); it cannot be overridden")
         prepare = self.prepare_args()
         check_values({**self.cfg, "train": self.train_options, "generate": self.generate_options})
+        from nmt_suite.prep.errors import PrepError
+        from nmt_suite.prep.extra_tests import check_files
+
+        for name, (prefix, _) in self.extra_tests.items():
+            try:
+                check_files(name, prefix)
+            except PrepError as err:
+                raise ConfigError(str(err)) from None
         if prepare is not None:
             check_argparse_options(prep_cli.build_parser(), [str(a) for a in prepare], "prepare_data.py",
                                    "prepare", then=prep_cli.options_from_args)
@@ -257,10 +297,11 @@ class Pipeline:
 
     def generate_cmd(self, split, results_dir):
         t = self.cfg["train"]
-        return [*tool("fairseq-generate"), self.data / "bin", "--user-dir", PLUGIN_DIR,
+        data, subset = self.split_data(split)
+        return [*tool("fairseq-generate"), data, "--user-dir", PLUGIN_DIR,
                 "--task", t.get("task", "translation_ext"),
                 "--source-lang", t.get("source_lang", "en"), "--target-lang", t.get("target_lang", "zh"),
-                "--path", self.run_dir / "checkpoint_avg.pt", "--gen-subset", split,
+                "--path", self.run_dir / "checkpoint_avg.pt", "--gen-subset", subset,
                 "--results-path", results_dir, *to_cli_args(self.generate_options)]
 
     def describe(self) -> str:
@@ -269,7 +310,7 @@ class Pipeline:
                  json.dumps(self.cfg, indent=2, sort_keys=True),
                  "# prepare", self.prepare_line(),
                  "# train", shlex.join(map(str, self.train_cmd()))]
-        for split in SPLITS:
+        for split in self.eval_splits:
             lines += [f"# generate {split}", shlex.join(map(str, self.generate_cmd(split, self.run_dir)))]
         return "\n".join(lines)
 
@@ -297,6 +338,15 @@ class Pipeline:
         for needed in ("bin/dict.en.txt", "spm/spm.model", "ref/valid.zh", "ref/test.en"):
             if not (self.data / needed).exists():
                 raise PipelineError(f"prepared corpus incomplete: {self.data / needed} is missing")
+        if self.extra_tests:
+            from nmt_suite.prep.errors import PrepError
+            from nmt_suite.prep.extra_tests import prepare_extra
+
+            for name, (prefix, script) in self.extra_tests.items():
+                try:
+                    prepare_extra(self.data, name, prefix, script, log=lambda m: print(m, flush=True))
+                except PrepError as err:
+                    raise PipelineError(str(err)) from None
         self.records.write("prepare", corpus_hash, wall_s=time.time() - start)
         self.corpus_hash = self.data_key = corpus_hash
 
@@ -391,9 +441,10 @@ class Pipeline:
         self.averaged = average_checkpoints(paths, out)["averaged"]
         self.records.write("average", key, outputs=[out.name], wall_s=time.time() - start, averaged=self.averaged)
 
-    def generate(self, splits=SPLITS) -> None:
-        """generate-<split>.txt: fairseq-generate with checkpoint_avg.pt on each of ``splits``."""
-        for split in splits:
+    def generate(self, splits=None) -> None:
+        """generate-<split>.txt: fairseq-generate with checkpoint_avg.pt on each of ``splits``
+        (default :attr:`eval_splits`)."""
+        for split in self.eval_splits if splits is None else splits:
             stage = f"generate_{split}"
             key = stage_key(stage, {"average": self.avg_key, "generate": self.generate_options})
             out = self.run_dir / f"generate-{split}.txt"
@@ -408,7 +459,8 @@ class Pipeline:
             try:
                 run_logged(self.generate_cmd(split, tmp_dir), self.run_dir / f"generate-{split}.log",
                            echo=self.verbose, env=self.child_env)
-                os.replace(tmp_dir / out.name, out)  # complete once fairseq-generate exits
+                # complete once fairseq-generate exits; it names the file after the subset it decoded
+                os.replace(tmp_dir / f"generate-{self.split_data(split)[1]}.txt", out)
             finally:
                 shutil.rmtree(tmp_dir, ignore_errors=True)
             self.records.write(stage, key, outputs=[out.name], wall_s=time.time() - start)
@@ -418,16 +470,16 @@ class Pipeline:
         import sentencepiece as spm
 
         from nmt_suite.fairseq_output import read_hypotheses
-        from nmt_suite.rungs.evaluate import in_source_order, read_lines, score
+        from nmt_suite.rungs.evaluate import in_source_order, read_lines, score, split_files
 
         sp = spm.SentencePieceProcessor(model_file=str(self.data / "spm" / "spm.model"))
         scores, missing, hyps, refs = {}, {}, {}, {}
-        for split in SPLITS:
-            n = len(read_lines(self.data / "ref" / f"{split}.en"))
+        for split in self.eval_splits:
+            n = len(read_lines(split_files(self.data, split, "en")))
             hyps[split], missing[split] = in_source_order(
                 read_hypotheses(self.run_dir / f"generate-{split}.txt"), n, sp)
             atomic_write_lines(self.run_dir / f"hyp.{split}.zh", hyps[split])
-            ref_path = self.data / "ref" / f"{split}.zh"
+            ref_path = split_files(self.data, split, "zh")
             if ref_path.exists():
                 refs[split] = read_lines(ref_path)
                 if len(refs[split]) != n:
@@ -522,7 +574,8 @@ class Pipeline:
         log_stats = train_log_stats(self.run_dir / "train.log")
         compute = self.compute or {}
         params = log_stats["params"] or count_params(safe_load(self.run_dir / "checkpoint_avg.pt")["model"])
-        walls = {name: (self.records.read(name) or {}).get("wall_s", 0.0) for name in TIMED_STAGES}
+        timed = (*TIMED_STAGES, *(f"generate_{name}" for name in self.extra_tests))
+        walls = {name: (self.records.read(name) or {}).get("wall_s", 0.0) for name in timed}
         walls["total"] = round(sum(walls.values()), 1)
         walls["this_invocation"] = round(time.time() - started, 1)
         commit, dirty = git_state(REPO)

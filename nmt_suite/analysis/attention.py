@@ -1,0 +1,218 @@
+#!/usr/bin/env python
+"""Cross-attention of a trained Transformer for one sentence: which source tokens each target token reads.
+
+    python analysis/plot_attention.py runs/demo/strong "Tom bought three books on 12 May." -o plots/attention.png
+
+The sentence is cleaned and encoded as the run's corpus was (its sentencepiece model), translated
+with beam search (``--beam``), and the translation is fed back through the decoder once per layer to
+read that layer's encoder-decoder attention (fairseq's ``alignment_layer``, every head). One panel
+per decoder layer: target tokens down, source tokens across, each row a distribution over the
+source; ``--head N`` draws head N instead of the mean over heads. ``--json FILE`` also writes the
+tokens and every layer's per-head weights.
+
+RUN is a run dir (its ``checkpoint_avg.pt`` and the corpus named in its results.json); ``--checkpoint``
+and ``--data`` point elsewhere. ``--data`` is a prepared corpus (``spm/`` and ``bin/``) or a bare
+fairseq data-bin folder, whose text is whitespace-tokenized. Loading goes through the plugin's safe
+checkpoint loader.
+"""
+import argparse
+import json
+import pickle
+import sys
+from pathlib import Path
+
+from nmt_suite.analysis.figures import add_output_options, save_figure
+from nmt_suite.argparsing import OneLineErrorParser
+
+PROG = "plot_attention"
+
+
+class AttentionError(ValueError):
+    """Bad input; the message names the file or option."""
+
+
+def corpus_paths(run: Path, data: Path = None) -> tuple:
+    """(fairseq data-bin folder, sentencepiece model or None) of a run or of ``--data``."""
+    if data is None:
+        results = run / "results.json"
+        if not results.is_file():
+            raise AttentionError(f"{results} not found: give --data (a prepared corpus or a data-bin folder)")
+        data = Path(json.loads(results.read_text(encoding="utf-8"))["data_dir"])
+    if (data / "bin" / "dict.en.txt").is_file():
+        model = data / "spm" / "spm.model"
+        return data / "bin", model if model.is_file() else None
+    if (data / "dict.en.txt").is_file():
+        return data, None
+    raise AttentionError(f"{data}: neither a prepared corpus (bin/dict.en.txt) nor a data-bin folder (dict.en.txt)")
+
+
+def source_pieces(sentence: str, spm_model) -> list:
+    from nmt_suite.prep.clean import clean_en
+
+    text = clean_en(sentence)
+    if not text:
+        raise AttentionError("the sentence is empty after cleaning")
+    if spm_model is None:
+        return text.split()
+    import sentencepiece as spm
+
+    return spm.SentencePieceProcessor(model_file=str(spm_model)).encode(text, out_type=str)
+
+
+def load_model(checkpoint: Path, data_bin: Path):
+    """(model in eval mode, task) from a checkpoint, through the plugin's safe loader."""
+    from nmt_suite.plugin import PLUGIN_DIR, import_fairseq
+
+    import_fairseq()
+    from fairseq import checkpoint_utils, utils
+
+    utils.import_user_module(argparse.Namespace(user_dir=str(PLUGIN_DIR)))  # also guards fairseq's loader
+    models, _, task = checkpoint_utils.load_model_ensemble_and_task([str(checkpoint)],
+                                                                    arg_overrides={"data": str(data_bin)})
+    model = models[0].eval()
+    if not hasattr(model.decoder, "layers") or not hasattr(model.decoder.layers[0], "encoder_attn"):
+        raise AttentionError(f"{checkpoint}: not a Transformer encoder-decoder (no decoder layers with "
+                             f"encoder attention)")
+    return model, task
+
+
+def translate(model, task, src_tokens, beam: int):
+    """The best beam hypothesis' target ids (ending with </s>)."""
+    from fairseq.sequence_generator import SequenceGenerator
+
+    generator = SequenceGenerator([model], task.target_dictionary, beam_size=beam, max_len_a=1.2, max_len_b=10)
+    sample = {"net_input": {"src_tokens": src_tokens, "src_lengths": src_tokens.new_tensor([src_tokens.shape[1]])}}
+    return generator.generate([model], sample)[0][0]["tokens"]
+
+
+def cross_attention(model, src_tokens, tgt_tokens) -> list:
+    """Per decoder layer, the encoder-decoder attention weights (heads, target, source) of a teacher-forced pass.
+
+    fairseq computes a layer's per-head weights when it is the ``alignment_layer``; a hook on that
+    layer's ``encoder_attn`` keeps them (the decoder itself returns their mean over heads).
+    """
+    import torch
+
+    eos = model.decoder.dictionary.eos()
+    prev = torch.cat([tgt_tokens.new_tensor([eos]), tgt_tokens[:-1]]).unsqueeze(0)
+    maps = []
+    with torch.no_grad():
+        encoder_out = model.encoder(src_tokens, src_lengths=src_tokens.new_tensor([src_tokens.shape[1]]))
+        for i, layer in enumerate(model.decoder.layers):
+            captured = []
+            handle = layer.encoder_attn.register_forward_hook(lambda m, args, out: captured.append(out[1]))
+            try:
+                _, extra = model.decoder(prev, encoder_out=encoder_out, features_only=True, alignment_layer=i)
+            finally:
+                handle.remove()
+            weights = captured[0].float()[:, 0]  # (heads, batch, tgt, src) -> (heads, tgt, src)
+            maps.append(weights)
+            mean = extra["attn"][0][0].float()
+            if not torch.allclose(weights.mean(0), mean, atol=1e-5):
+                raise RuntimeError(f"layer {i}: the captured weights do not average to fairseq's alignment")
+    return maps
+
+
+def attention_for(checkpoint: Path, data_bin: Path, spm_model, sentence: str, beam: int = 5) -> dict:
+    """Tokens and attention of one sentence: ``source``, ``target`` (token strings), ``translation``
+    (detokenized), ``layers`` (per layer, per head, target x source weights as lists)."""
+    import torch
+
+    model, task = load_model(checkpoint, data_bin)
+    pieces = source_pieces(sentence, spm_model)
+    src_dict, tgt_dict = task.source_dictionary, task.target_dictionary
+    src = torch.tensor([[src_dict.index(p) for p in pieces] + [src_dict.eos()]])
+    tgt = translate(model, task, src, beam)
+    maps = cross_attention(model, src, tgt)
+    target = [tgt_dict[int(t)] for t in tgt]
+    if spm_model is not None:
+        import sentencepiece as spm
+
+        text = spm.SentencePieceProcessor(model_file=str(spm_model)).decode_pieces(target[:-1])
+    else:
+        text = " ".join(target[:-1])
+    return {"sentence": sentence, "source": [*pieces, src_dict[src_dict.eos()]], "target": target,
+            "translation": text, "layers": [m.tolist() for m in maps]}
+
+
+def build_figure(found: dict, head=None):
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    layers = [np.asarray(layer) for layer in found["layers"]]
+    n = len(layers)
+    src, tgt = found["source"], found["target"]
+    width = max(4.0, 0.38 * len(src) + 2)
+    fig, axes = plt.subplots(1, n, figsize=(width * n, max(3.5, 0.38 * len(tgt) + 2)), squeeze=False)
+    for i, (ax, layer) in enumerate(zip(axes[0], layers)):
+        weights = layer.mean(0) if head is None else layer[head]
+        image = ax.imshow(weights, cmap="viridis", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+        ax.set_xticks(range(len(src)), src, rotation=90, fontsize=8)
+        ax.set_yticks(range(len(tgt)), tgt, fontsize=8)
+        what = "mean over heads" if head is None else f"head {head}"
+        ax.set_title(f"decoder layer {i + 1}: cross-attention ({what})", fontsize=10)
+        ax.set_xlabel("source token")
+        if i == 0:
+            ax.set_ylabel("target token")
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.suptitle(f"{found['sentence']}\n→ {found['translation']}", fontsize=10)
+    _chinese_font(plt)
+    fig.tight_layout()
+    return fig
+
+
+def _chinese_font(plt) -> None:
+    """Use an installed CJK font when there is one, so Chinese tokens are not drawn as boxes."""
+    from matplotlib import font_manager
+
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    for name in ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "SimHei", "AR PL UMing CN"):
+        if name in names:
+            plt.rcParams["font.sans-serif"] = [name, *plt.rcParams["font.sans-serif"]]
+            return
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(prog=PROG, description=__doc__.split("\n")[0])
+    parser.add_argument("run", type=Path, help="a run dir runs/<corpus>/<rung>/")
+    parser.add_argument("sentence", help="an English sentence")
+    add_output_options(parser, default_help="RUN/plots/attention.png")
+    parser.add_argument("--checkpoint", type=Path, help="default: RUN/checkpoint_avg.pt")
+    parser.add_argument("--data", type=Path, help="a prepared corpus or data-bin folder (default: the run's corpus)")
+    parser.add_argument("--head", type=int, help="draw this head (0-based) instead of the mean over heads")
+    parser.add_argument("--beam", type=int, default=5, help="beam size of the translation (default %(default)s)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the tokens and weights to FILE")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.beam < 1:
+        parser.error(f"--beam must be at least 1, got {args.beam}")
+    checkpoint = args.checkpoint or args.run / "checkpoint_avg.pt"
+    if not checkpoint.is_file():
+        parser.error(f"{checkpoint} not found")
+    try:
+        data_bin, spm_model = corpus_paths(args.run, args.data)
+        found = attention_for(checkpoint, data_bin, spm_model, args.sentence, args.beam)
+        heads = len(found["layers"][0])
+        if args.head is not None and not 0 <= args.head < heads:
+            raise AttentionError(f"--head {args.head}: the model has heads 0..{heads - 1}")
+    except AttentionError as err:
+        parser.error(str(err))
+    except (OSError, pickle.UnpicklingError) as err:  # UnsafeCheckpointError is an UnpicklingError
+        parser.error(f"{checkpoint}: {err}")
+    if args.json is not None:
+        from nmt_suite.files import atomic_write_json
+
+        atomic_write_json(args.json, found)
+    fig = build_figure(found, args.head)
+    print(found["translation"])
+    for path in save_figure(fig, args.output or args.run / "plots" / "attention.png", args.format, args.dpi):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
