@@ -188,3 +188,13 @@ def test_committed_results_document_is_its_jsons_rendering():
     assert {"rung", "n_seeds", "test_bleu_mean", "test_bleu_sd"} <= set(numbers["rungs"][0])
     assert all("p_value" in c for table in numbers["tables"] for c in table["comparisons"])
     assert not re.search(r"TODO|FIXME", (docs / "results-ted-lowres.md").read_text())
+
+
+def test_one_seed_gets_p_values_but_no_verdict(toy):
+    root, study = toy
+    _edit(study, lambda d: [d["systems"][name].update(seeds=[1]) for name in SYSTEMS])
+    proc = run_report(study, root / "runs")
+    assert proc.returncode == 0, proc.stderr
+    far = json.loads((root / "study.json").read_text())["tables"][0]["comparisons"][1]
+    assert far["system"] == "far" and far["p_value"] < 0.05 and far["real"] is None
+    assert "| needs ≥ 2 seeds |" in (root / "study.md").read_text()

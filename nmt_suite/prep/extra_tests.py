@@ -23,6 +23,7 @@ from nmt_suite.prep import binarize, clean, spm
 from nmt_suite.prep.errors import PrepError
 from nmt_suite.prep.sources import SHARED_DATA
 from nmt_suite.prep.textio import read_pair
+from nmt_suite.prep.workspace import locked
 
 # name -> (file prefix under the shared data folder, the script of its Chinese; "mixed" is converted)
 EXTRA_TESTS = {
@@ -70,12 +71,17 @@ def conversion(source_script: str, corpus_script: str) -> str:
 
 def prepare_extra(corpus_dir: Path, name: str, prefix: Path, source_script: str, workers: int = 1,
                   log=print) -> Path:
-    """``corpus_dir/extra/name/`` built (or left as it is when its manifest has the same key); returns it."""
+    """``corpus_dir/extra/name/`` built (or left as it is when its manifest has the same key); returns it.
+    Runs of several pipelines at once take turns (a lock on ``corpus_dir/extra``)."""
+    check_files(name, prefix)
+    with locked(Path(corpus_dir) / "extra"):
+        return _prepare_extra(Path(corpus_dir), name, prefix, source_script, workers, log)
+
+
+def _prepare_extra(corpus_dir: Path, name: str, prefix: Path, source_script: str, workers: int, log) -> Path:
     from nmt_suite.prep.prepare import code_digest  # prepare.py imports the whole preparation
 
-    corpus_dir = Path(corpus_dir)
     out = corpus_dir / "extra" / name
-    check_files(name, prefix)
     en_path, zh_path = files_of(prefix)
     corpus = read_json(corpus_dir / "manifest.json")
     script = conversion(source_script, (corpus.get("options") or {}).get("zh_script", "keep"))

@@ -49,6 +49,7 @@ from nmt_suite.rungs.summarize import markdown_table, mean_sd
 
 PROG = "results_report"
 SPLIT = "test"  # the split a table scores and tests unless it names another; valid BLEU is a side column
+MIN_SEEDS = 2  # seed-matched pairs a comparison needs before it is called real or not
 STUDY_KEYS = {"corpus": str, "title": str, "intro": str, "shell": str, "systems": dict, "tables": list,
               "out": str}
 REQUIRED_KEYS = ("corpus", "title", "systems", "tables")
@@ -139,7 +140,7 @@ def system_entry(name: str, system: dict, runs: list, missing: list, splits) -> 
     train = (first.config.get("train") or {}) if first else {}
     entry = {"rung": name, "about": system.get("about"), "runs": [Path(run.name).name for run in runs],
              "seeds": [int((run.results.config.get("train") or {}).get("seed")) for run in runs],
-             "missing_runs": [str(path) for path in missing], "n_seeds": len(runs),
+             "missing_runs": [path.name for path in missing], "n_seeds": len(runs),
              "arch": train.get("arch"), "params": first.params if first else None,
              "updates": [run.results.updates for run in runs],
              "train_flops": [run.results.train_flops for run in runs],
@@ -176,8 +177,11 @@ def table_figures(table: dict, entries: dict, loaded: dict, n: int) -> dict:
             "p_value": comparison["bleu"]["max_p"], "chrf_p_value": comparison["chrf"]["max_p"],
             "p_values": {str(pair["seed"]): pair["bleu"]["p_value"] for pair in pairs},
             "chrf_p_values": {str(pair["seed"]): pair["chrf"]["p_value"] for pair in pairs},
-            "seeds_separated": comparison["bleu"]["separated"], "real": comparison["bleu"]["real"],
-            "chrf_real": comparison["chrf"]["real"], "unmatched_seeds": comparison["unmatched_seeds"],
+            # one run per system cannot tell a system from a lucky seed: no verdict below MIN_SEEDS pairs
+            "seeds_separated": comparison["bleu"]["separated"],
+            "real": comparison["bleu"]["real"] if len(pairs) >= MIN_SEEDS else None,
+            "chrf_real": comparison["chrf"]["real"] if len(pairs) >= MIN_SEEDS else None,
+            "unmatched_seeds": comparison["unmatched_seeds"],
             "ci": {str(pair["seed"]): {"baseline": pair["bleu"]["baseline_ci"], "system": pair["bleu"]["ci"]}
                    for pair in pairs}})
     return out
@@ -186,6 +190,9 @@ def table_figures(table: dict, entries: dict, loaded: dict, n: int) -> dict:
 def figures(study: dict, runs_dir: Path, partial: bool, n: int = 0) -> dict:
     """Every number of the document, from the runs (ReportError when a run is missing, unless ``partial``)."""
     splits = tuple(dict.fromkeys((SPLIT, *map(table_split, study["tables"]))))
+    # each system's runs need the hypotheses of the splits its tables test
+    needs = {name: tuple(dict.fromkeys((SPLIT, *(table_split(t) for t in study["tables"] if name in t["systems"]))))
+             for name in study["systems"]}
     loaded, missing = {}, {}
     for name, dirs in run_dirs(study, runs_dir).items():
         loaded[name], missing[name] = [], []
@@ -194,18 +201,19 @@ def figures(study: dict, runs_dir: Path, partial: bool, n: int = 0) -> dict:
                 missing[name].append(path)
                 continue
             try:
-                run = load_run(path, splits)
+                run = load_run(path, needs[name])
             except CompareError as err:
                 raise ReportError(str(err)) from None
             run_seed = (run.results.config.get("train") or {}).get("seed")
             if run_seed != seed:
                 raise ReportError(f"{path / 'results.json'}: train.seed is {run_seed}, the study says {seed}")
             loaded[name].append(run)
-    absent = [str(path) for paths in missing.values() for path in paths]
+    # missing runs as runs/<corpus>/<run>, wherever the runs dir is
+    absent = [str(Path(Path(runs_dir).name, *path.parts[-2:])) for paths in missing.values() for path in paths]
     if absent and not partial:
         raise ReportError(f"{len(absent)} run(s) of the study have no results.json, e.g. {absent[0]}/results.json "
                           f"(run them, or pass --partial)")
-    entries = {name: system_entry(name, study["systems"][name], loaded[name], missing[name], splits)
+    entries = {name: system_entry(name, study["systems"][name], loaded[name], missing[name], needs[name])
                for name in study["systems"]}
     try:
         tables = [table_figures(table, entries, loaded, n) for table in study["tables"]]
@@ -276,7 +284,8 @@ def table_markdown(table: dict, entries: dict, study: dict) -> list:
             mean_sd(e["valid_bleu"]), mean_sd(e[f"{split}_bleu"]), _per_seed(e, table), mean_sd(e[f"{split}_chrf"]),
             "–" if c is None else f"{c['delta_bleu_mean']:+.2f}",
             "–" if c is None else _p(c["p_value"]) + f" ({len(c['p_values'])})",
-            "–" if c is None else ("yes" if c["real"] else "no")])
+            "–" if c is None else (f"needs ≥ {MIN_SEEDS} seeds" if c["real"] is None
+                                   else "yes" if c["real"] else "no")])
     lines = [f"## {table['title']}", ""]
     if table.get("text"):
         lines += [table["text"].rstrip(), ""]
@@ -307,7 +316,9 @@ def markdown(study: dict, numbers: dict, command: str) -> str:
     lines += ["How to read the tables: Δ BLEU is the system's mean over its seeds minus the baseline's "
               "(the first row). p is sacrebleu's paired bootstrap resampling of the two systems' runs with "
               "the same seed, the largest over those seeds (their count in brackets); per seed, ± is the "
-              f"half-width of sacrebleu's 95% bootstrap confidence interval. Rule: {numbers['rule']}.", ""]
+              f"half-width of sacrebleu's 95% bootstrap confidence interval. Rule: {numbers['rule']}; a "
+              f"comparison with fewer than {MIN_SEEDS} seed-matched pairs gets no verdict, because a paired "
+              "test over sentences does not see how much another seed would move the score.", ""]
     for table in numbers["tables"]:
         lines += table_markdown(table, entries, study)
     sig = numbers["score_signatures"]
