@@ -33,8 +33,9 @@ def test_a_section_no_stage_of_this_pipeline_reads_is_refused():
     ("strong", "demo", "max_epoch", None),                       # per-corpus null removes a generic value
     ("boss", "demo", "arch", "transformer_prenorm_tiny"),        # inherits strong, including its corpora block
     ("postnorm", "ted2020", "arch", "transformer_postnorm"),
-    ("postnorm", "demo", "arch", "transformer_postnorm"),        # child's corpus block beats the parent's
-    ("postnorm", "demo", "encoder_layers", 2),
+    ("postnorm", "demo", "arch", "transformer_postnorm_tiny"),   # child's corpus block beats the parent's
+    ("postnorm", "ted-lowres", "arch", "transformer_postnorm_tiny"),
+    ("postnorm", "ted-lowres", "dropout", 0.1),                  # the parent's corpus block, not overridden
     ("simple", "ted2020", "lr_scheduler", "fixed"),
     ("medium", "ted2020", "lr_scheduler", "inverse_sqrt"),
     ("medium", "ted2020", "arch", "rnn_hw5"),                    # medium = simple's model

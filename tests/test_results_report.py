@@ -198,3 +198,18 @@ def test_one_seed_gets_p_values_but_no_verdict(toy):
     far = json.loads((root / "study.json").read_text())["tables"][0]["comparisons"][1]
     assert far["system"] == "far" and far["p_value"] < 0.05 and far["real"] is None
     assert "| needs ≥ 2 seeds |" in (root / "study.md").read_text()
+
+
+def test_machine_time_counts_copied_work_once(toy):
+    root, _ = toy
+    from nmt_suite.stage_cache import StageRecords
+
+    runs = root / "runs" / "toy"
+    records = StageRecords(runs / "base-s1" / ".stages")
+    records.write("train", "k-train", wall_s=100.0)
+    records.write("generate_test", "k-gen", wall_s=10.0)
+    shutil.copytree(runs / "base-s1", runs / "base-copy")  # e.g. the same model decoded with another beam
+    StageRecords(runs / "base-copy" / ".stages").write("generate_test", "k-gen-beam1", wall_s=4.0)
+    loaded = [compare.load_run(runs / name, ("test",)) for name in ("base-s1", "base-copy")]
+    # training: fairseq's cumulative time (results.json train_time_s, 60 s in the toy) or the stage's, the larger
+    assert report.machine_seconds(loaded) == pytest.approx(100.0 + 10.0 + 4.0)

@@ -187,6 +187,25 @@ def table_figures(table: dict, entries: dict, loaded: dict, n: int) -> dict:
     return out
 
 
+def machine_seconds(runs: list) -> float:
+    """Seconds the runs' stages took, each piece of work once: a run made from a copy of another
+    (the same stage record, key and finish time) shares that work. Training counts fairseq's own
+    cumulative time, which includes the sessions before a resume."""
+    from nmt_suite.stage_cache import StageRecords
+
+    seen, total = set(), 0.0
+    for run in runs:
+        records = StageRecords(Path(run.name) / ".stages")
+        for stage in records.stages():
+            record = records.read(stage)
+            if record is None or (stage, record["key"], record.get("finished")) in seen:
+                continue
+            seen.add((stage, record["key"], record.get("finished")))
+            wall = float(record.get("wall_s") or 0.0)
+            total += max(wall, float(run.results.train_time_s or 0.0)) if stage == "train" else wall
+    return total
+
+
 def figures(study: dict, runs_dir: Path, partial: bool, n: int = 0) -> dict:
     """Every number of the document, from the runs (ReportError when a run is missing, unless ``partial``)."""
     splits = tuple(dict.fromkeys((SPLIT, *map(table_split, study["tables"]))))
@@ -224,11 +243,11 @@ def figures(study: dict, runs_dir: Path, partial: bool, n: int = 0) -> dict:
         for run in runs:
             entry = run.results.scores[SPLIT]
             signatures = {"bleu": entry["bleu_signature"], "chrf": entry["chrf_signature"]}
-    used = [e for e in entries.values() if e["n_seeds"]]
-    wall_hours = sum(sum(e["wall_time_s"]) for e in used) / 3600
+    runs = [run for name in loaded for run in loaded[name]]
+    wall_hours = machine_seconds(runs) / 3600
     # CPU-hours only when every run says how many torch threads it used (null: torch's default, all cores)
-    cpu_hours = (sum(sum(e["wall_time_s"]) * e["threads"] for e in used) / 3600
-                 if all(e["threads"] for e in used) else None)
+    threads = {(run.results.config.get("threads") or None) for run in runs}
+    cpu_hours = wall_hours * threads.pop() if len(threads) == 1 and None not in threads else None
     return {"corpus": study["corpus"], "split": SPLIT, "alpha": ALPHA, "rule": RULE,
             "score_signatures": signatures, "wall_hours": wall_hours, "cpu_hours": cpu_hours, "complete": not absent,
             "missing_runs": absent, "rungs": list(entries.values()), "tables": tables}
@@ -323,9 +342,10 @@ def markdown(study: dict, numbers: dict, command: str) -> str:
         lines += table_markdown(table, entries, study)
     sig = numbers["score_signatures"]
     cpu = ("" if numbers["cpu_hours"] is None else
-           f", {numbers['cpu_hours']:.1f} CPU-hours (wall time × each run's torch threads)")
-    lines += [f"Time of every run above (training, averaging, decoding valid and test): "
-              f"{numbers['wall_hours']:.1f} hours of wall time{cpu}.", ""]
+           f", {numbers['cpu_hours']:.1f} CPU-hours (times the runs' torch threads)")
+    lines += [f"Compute of every run above (training, averaging, decoding; work that a run copied from "
+              f"another counted once): {numbers['wall_hours']:.1f} hours of wall time summed over the runs"
+              f"{cpu}.", ""]
     if sig:
         lines += [f"BLEU signature: `{sig['bleu']}`", "", f"chrF signature: `{sig['chrf']}`", ""]
     return "\n".join(lines)
