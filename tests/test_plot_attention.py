@@ -52,6 +52,7 @@ def test_one_head_and_the_default_output(run_dir, toy_bin):
     (["{run}", "x", "--data", "{run}"], "neither a prepared corpus"),
     (["{run}/nowhere", "x", "--data", "{bin}"], "nowhere/checkpoint_avg.pt not found"),
     (["{run}", "(Applause)", "--data", "{bin}"], "the sentence is empty after cleaning"),
+    (["{run}", "x", "--data", "{bin}", "--font", "{run}/no-font.otf"], "no-font.otf: not found"),
 ])
 def test_bad_input_is_one_line(run_dir, toy_bin, args, culprit):
     proc = attention(*[a.format(run=run_dir, bin=toy_bin) for a in args])

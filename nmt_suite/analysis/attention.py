@@ -156,20 +156,32 @@ def build_figure(found: dict, head=None):
             ax.set_ylabel("target token")
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.suptitle(f"{found['sentence']}\n→ {found['translation']}", fontsize=10)
-    _chinese_font(plt)
     fig.tight_layout()
     return fig
 
 
-def _chinese_font(plt) -> None:
-    """Use an installed CJK font when there is one, so Chinese tokens are not drawn as boxes."""
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "WenQuanYi Zen Hei", "SimHei",
+             "AR PL UMing CN", "Microsoft YaHei", "PingFang SC")
+
+
+def chinese_font(path=None) -> dict:
+    """matplotlib settings that draw Chinese tokens: the font file ``path``, else an installed CJK font;
+    without one, a single warning (matplotlib's own, one per missing glyph, are silenced)."""
+    import warnings
+
     from matplotlib import font_manager
 
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    for name in ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "SimHei", "AR PL UMing CN"):
-        if name in names:
-            plt.rcParams["font.sans-serif"] = [name, *plt.rcParams["font.sans-serif"]]
-            return
+    if path is not None:
+        font_manager.fontManager.addfont(str(path))
+        return {"font.sans-serif": [font_manager.FontProperties(fname=str(path)).get_name(), "DejaVu Sans"]}
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    for name in CJK_FONTS:
+        if name in installed:
+            return {"font.sans-serif": [name, "DejaVu Sans"]}
+    print(f"{PROG}: warning: no Chinese font found (e.g. {CJK_FONTS[0]}); Chinese tokens are drawn as boxes. "
+          f"Install one or pass --font FILE", file=sys.stderr)
+    warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+    return {}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--head", type=int, help="draw this head (0-based) instead of the mean over heads")
     parser.add_argument("--beam", type=int, default=5, help="beam size of the translation (default %(default)s)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the tokens and weights to FILE")
+    parser.add_argument("--font", type=Path, metavar="FILE", help="a font file with Chinese glyphs (default: an "
+                                                                  "installed CJK font)")
     return parser
 
 
@@ -193,6 +207,8 @@ def main(argv=None) -> int:
     checkpoint = args.checkpoint or args.run / "checkpoint_avg.pt"
     if not checkpoint.is_file():
         parser.error(f"{checkpoint} not found")
+    if args.font is not None and not args.font.is_file():
+        parser.error(f"--font {args.font}: not found")
     try:
         data_bin, spm_model = corpus_paths(args.run, args.data)
         found = attention_for(checkpoint, data_bin, spm_model, args.sentence, args.beam)
@@ -207,10 +223,13 @@ def main(argv=None) -> int:
         from nmt_suite.files import atomic_write_json
 
         atomic_write_json(args.json, found)
-    fig = build_figure(found, args.head)
+    import matplotlib.pyplot as plt
+
     print(found["translation"])
-    for path in save_figure(fig, args.output or args.run / "plots" / "attention.png", args.format, args.dpi):
-        print(path)
+    with plt.rc_context(chinese_font(args.font)):  # drawing happens when the figure is saved, too
+        fig = build_figure(found, args.head)
+        for path in save_figure(fig, args.output or args.run / "plots" / "attention.png", args.format, args.dpi):
+            print(path)
     return 0
 
 
