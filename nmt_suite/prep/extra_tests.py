@@ -33,6 +33,7 @@ EXTRA_TESTS = {
 }
 RESERVED = ("train", "valid", "test", "mono")  # the corpus' own splits
 MANIFEST = "manifest.json"
+EXTRA = "extra"  # the folder of a prepared corpus that holds its extra test sets
 
 
 def resolve(spec, shared: Path = SHARED_DATA) -> tuple:
@@ -50,6 +51,11 @@ def resolve(spec, shared: Path = SHARED_DATA) -> tuple:
                         f"NAME=PREFIX for PREFIX.en and PREFIX.zh")
     rel, script = EXTRA_TESTS[name]
     return name, Path(shared) / rel, script
+
+
+def extra_dir(corpus_dir, name: str) -> Path:
+    """Where an extra test set of a prepared corpus lives (the layout of the module docstring)."""
+    return Path(corpus_dir) / EXTRA / name
 
 
 def files_of(prefix: Path) -> tuple:
@@ -74,14 +80,14 @@ def prepare_extra(corpus_dir: Path, name: str, prefix: Path, source_script: str,
     """``corpus_dir/extra/name/`` built (or left as it is when its manifest has the same key); returns it.
     Runs of several pipelines at once take turns (a lock on ``corpus_dir/extra``)."""
     check_files(name, prefix)
-    with locked(Path(corpus_dir) / "extra"):
+    with locked(Path(corpus_dir) / EXTRA):
         return _prepare_extra(Path(corpus_dir), name, prefix, source_script, workers, log)
 
 
 def _prepare_extra(corpus_dir: Path, name: str, prefix: Path, source_script: str, workers: int, log) -> Path:
     from nmt_suite.prep.prepare import code_digest  # prepare.py imports the whole preparation
 
-    out = corpus_dir / "extra" / name
+    out = extra_dir(corpus_dir, name)
     en_path, zh_path = files_of(prefix)
     corpus = read_json(corpus_dir / "manifest.json")
     script = conversion(source_script, (corpus.get("options") or {}).get("zh_script", "keep"))

@@ -41,11 +41,12 @@ def in_source_order(hyps: dict, n: int, sp):
 def split_files(data_dir, split: str, lang: str) -> Path:
     """A split's untouched text in a prepared corpus: ``ref/<split>.<lang>`` for its own valid and test,
     ``extra/<name>/ref/test.<lang>`` for an extra test set (nmt_suite.prep.extra_tests)."""
+    from nmt_suite.prep.extra_tests import extra_dir
     from nmt_suite.rungs.results import SPLITS
 
     if split in SPLITS:
         return Path(data_dir) / "ref" / f"{split}.{lang}"
-    return Path(data_dir) / "extra" / split / "ref" / f"test.{lang}"
+    return extra_dir(data_dir, split) / "ref" / f"test.{lang}"
 
 
 def read_lines(path: Path) -> list:

@@ -208,7 +208,6 @@ def machine_seconds(runs: list) -> float:
 
 def figures(study: dict, runs_dir: Path, partial: bool, n: int = 0) -> dict:
     """Every number of the document, from the runs (ReportError when a run is missing, unless ``partial``)."""
-    splits = tuple(dict.fromkeys((SPLIT, *map(table_split, study["tables"]))))
     # each system's runs need the hypotheses of the splits its tables test
     needs = {name: tuple(dict.fromkeys((SPLIT, *(table_split(t) for t in study["tables"] if name in t["systems"]))))
              for name in study["systems"]}
@@ -254,10 +253,6 @@ def figures(study: dict, runs_dir: Path, partial: bool, n: int = 0) -> dict:
 
 
 # ------------------------------------------------------------------ Markdown
-
-def _f(value, digits=2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
 
 def _p(value) -> str:
     return "–" if value is None else ("< 0.001" if value < 0.001 else f"{value:.3f}")

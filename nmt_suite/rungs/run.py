@@ -226,9 +226,11 @@ class Pipeline:
 
     def split_data(self, split: str) -> tuple:
         """(the binarized folder, fairseq's subset name) of a split."""
+        from nmt_suite.prep.extra_tests import extra_dir
+
         if split in SPLITS:
             return self.data / "bin", split
-        return self.data / "extra" / split / "bin", "test"
+        return extra_dir(self.data, split) / "bin", "test"
 
     # ------------------------------------------------------------ commands
 
