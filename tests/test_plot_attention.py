@@ -1,11 +1,12 @@
-"""analysis/plot_attention.py: cross-attention per layer of a trained model for one sentence."""
+"""analysis/plot_attention.py: cross-attention per layer of a trained model for one sentence (for a
+decoder-only model, the self-attention over the source part)."""
 import json
 import shutil
 import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import REPO, TINY_TRAIN_ARGS, cli
 
 ATTENTION = [sys.executable, str(REPO / "analysis" / "plot_attention.py")]
 
@@ -58,3 +59,34 @@ def test_bad_input_is_one_line(run_dir, toy_bin, args, culprit):
     proc = attention(*[a.format(run=run_dir, bin=toy_bin) for a in args])
     assert proc.returncode == 2 and culprit in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def decoder_only_run(toy_bin, tmp_path_factory):
+    run = tmp_path_factory.mktemp("decoder_only_run")
+    args = list(TINY_TRAIN_ARGS)
+    args[args.index("--arch") + 1] = "decoder_only_tiny"
+    cli("fairseq-train", toy_bin, *args, "--decoder-layers", "2", "--max-update", "10", "--save-dir", run,
+        "--no-epoch-checkpoints", "--disable-validation")
+    shutil.copyfile(run / "checkpoint_last.pt", run / "checkpoint_avg.pt")
+    return run
+
+
+def test_a_decoder_only_model_shows_its_self_attention_over_the_source(decoder_only_run, toy_bin, tmp_path):
+    out = tmp_path / "found.json"
+    proc = attention(decoder_only_run, "the cat sat on a big mat", "--data", toy_bin, "--json", out,
+                     "-o", tmp_path / "att.png", "--format", "png")
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(out.read_text())
+    assert found["kind"] == "self-attention over the source part"
+    assert found["source"] == ["<s>", "the", "cat", "sat", "on", "a", "big", "mat", "</s>"]
+    assert len(found["layers"]) == 2
+    for layer in found["layers"]:
+        assert len(layer) == 4
+        for head in layer:
+            assert len(head) == len(found["target"])
+            # a row's share of attention on the source: all of it for the separator's row (nothing
+            # of the translation exists yet), at most all of it after
+            assert sum(head[0]) == pytest.approx(1, abs=1e-4)
+            assert all(len(row) == len(found["source"]) and -1e-6 <= sum(row) <= 1 + 1e-4 for row in head)
+    assert (tmp_path / "att.png").stat().st_size > 10_000

@@ -18,6 +18,9 @@ def test_import_registers_components():
     from fairseq.tasks import TASK_REGISTRY
 
     assert {a: ARCH_MODEL_NAME_REGISTRY[a] for a in EXPECTED_ARCHS} == {a: "transformer" for a in EXPECTED_ARCHS}
+    own = {"rnn_hw5": "rnn_seq2seq", "rnn_seq2seq_small": "rnn_seq2seq", "rnn_seq2seq_tiny": "rnn_seq2seq",
+           "decoder_only": "decoder_only_nmt", "decoder_only_tiny": "decoder_only_nmt"}
+    assert {a: ARCH_MODEL_NAME_REGISTRY[a] for a in own} == own
     assert TASK_REGISTRY["translation_ext"].__module__ == "fairseq_ext.tasks.translation_ext"
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Cross-attention of a trained Transformer for one sentence: which source tokens each target token reads.
+"""Attention of a trained Transformer for one sentence: which source tokens each target token reads.
 
     python analysis/plot_attention.py runs/demo/strong "Tom bought three books on 12 May." -o plots/attention.png
 
@@ -8,7 +8,10 @@ with beam search (``--beam``), and the translation is fed back through the decod
 read that layer's encoder-decoder attention (fairseq's ``alignment_layer``, every head). One panel
 per decoder layer: target tokens down, source tokens across, each row a distribution over the
 source; ``--head N`` draws head N instead of the mean over heads. ``--json FILE`` also writes the
-tokens and every layer's per-head weights.
+tokens and every layer's per-head weights. For a decoder-only model (``decoder_only_nmt``), which has
+no cross-attention, the panels show each layer's self-attention of the target positions over the
+source part of the sequence (``<s> source </s>``); a row's weights then sum to the share of
+attention that went to the source rather than to the translation so far.
 
 RUN is a run dir (its ``checkpoint_avg.pt`` and the corpus named in its results.json); ``--checkpoint``
 and ``--data`` point elsewhere. ``--data`` is a prepared corpus (``spm/`` and ``bin/``) or a bare
@@ -71,9 +74,17 @@ def load_model(checkpoint: Path, data_bin: Path):
                                                                     arg_overrides={"data": str(data_bin)})
     model = models[0].eval()
     if not hasattr(model.decoder, "layers") or not hasattr(model.decoder.layers[0], "encoder_attn"):
-        raise AttentionError(f"{checkpoint}: not a Transformer encoder-decoder (no decoder layers with "
-                             f"encoder attention)")
+        raise AttentionError(f"{checkpoint}: not a Transformer (no decoder layers with attention)")
+    if model.decoder.layers[0].encoder_attn is None and not is_decoder_only(model):
+        raise AttentionError(f"{checkpoint}: a Transformer decoder without encoder attention that is not "
+                             f"decoder_only_nmt: no attention over the source to draw")
     return model, task
+
+
+def is_decoder_only(model) -> bool:
+    from fairseq_ext.models.decoder_only import DecoderOnlyNMTModel
+
+    return isinstance(model, DecoderOnlyNMTModel)
 
 
 def translate(model, task, src_tokens, beam: int):
@@ -113,6 +124,46 @@ def cross_attention(model, src_tokens, tgt_tokens) -> list:
     return maps
 
 
+def source_self_attention(model, src_tokens, tgt_tokens) -> list:
+    """Per layer of a decoder-only model, the self-attention weights (heads, target, source part) of a
+    teacher-forced pass: the rows of the positions that predict the target tokens (the separator
+    onwards), the columns of ``<s> source </s>``.
+
+    fairseq's decoder layers call their self-attention without weights; for the pass each layer's
+    call asks for them (per head), which changes what is computed, not the result. (Only the
+    attention's own code path, taken when it is given a cache, returns per-head weights: it gets
+    a throwaway one.)
+    """
+    import torch
+
+    eos = model.decoder.dictionary.eos()
+    prev = torch.cat([tgt_tokens.new_tensor([eos]), tgt_tokens[:-1]]).unsqueeze(0)
+    prefix = src_tokens.shape[1] + 1  # <s> x_1 .. x_m </s>: src_tokens end with </s>
+    maps = []
+    with torch.no_grad():
+        encoder_out = model.encoder(src_tokens, src_lengths=src_tokens.new_tensor([src_tokens.shape[1]]))
+        for i, layer in enumerate(model.decoder.layers):
+            captured, forward = [], layer.self_attn.forward
+
+            def with_weights(*args, forward=forward, captured=captured, **kwargs):
+                out, weights = forward(*args, **{**kwargs, "need_weights": True, "need_head_weights": True,
+                                                 "incremental_state": kwargs.get("incremental_state") or {}})
+                captured.append(weights)
+                return out, weights
+
+            layer.self_attn.forward = with_weights
+            try:
+                _, extra = model.decoder(prev, encoder_out=encoder_out, features_only=True, alignment_layer=i)
+            finally:
+                del layer.self_attn.forward  # the class's own method again
+            weights = captured[0].float()[:, 0]  # (heads, batch, seq, seq) -> (heads, seq, seq)
+            mean = extra["attn"][0][0].float()
+            if not torch.allclose(weights.mean(0), mean, atol=1e-5):
+                raise RuntimeError(f"layer {i}: the captured weights do not average to the decoder's")
+            maps.append(weights[:, -len(tgt_tokens):, :prefix])
+    return maps
+
+
 def attention_for(checkpoint: Path, data_bin: Path, spm_model, sentence: str, beam: int = 5) -> dict:
     """Tokens and attention of one sentence: ``source``, ``target`` (token strings), ``translation``
     (detokenized), ``layers`` (per layer, per head, target x source weights as lists)."""
@@ -123,7 +174,9 @@ def attention_for(checkpoint: Path, data_bin: Path, spm_model, sentence: str, be
     src_dict, tgt_dict = task.source_dictionary, task.target_dictionary
     src = torch.tensor([[src_dict.index(p) for p in pieces] + [src_dict.eos()]])
     tgt = translate(model, task, src, beam)
-    maps = cross_attention(model, src, tgt)
+    decoder_only = is_decoder_only(model)
+    maps = (source_self_attention if decoder_only else cross_attention)(model, src, tgt)
+    source = [*pieces, src_dict[src_dict.eos()]]
     target = [tgt_dict[int(t)] for t in tgt]
     if spm_model is not None:
         import sentencepiece as spm
@@ -131,8 +184,13 @@ def attention_for(checkpoint: Path, data_bin: Path, spm_model, sentence: str, be
         text = spm.SentencePieceProcessor(model_file=str(spm_model)).decode_pieces(target[:-1])
     else:
         text = " ".join(target[:-1])
-    return {"sentence": sentence, "source": [*pieces, src_dict[src_dict.eos()]], "target": target,
-            "translation": text, "layers": [m.tolist() for m in maps]}
+    return {"sentence": sentence, "source": [src_dict[src_dict.bos()], *source] if decoder_only else source,
+            "target": target, "translation": text, "kind": ATTENTION_KINDS[decoder_only],
+            "layers": [m.tolist() for m in maps]}
+
+
+# what a panel shows: an encoder-decoder's cross-attention, or a decoder-only model's self-attention
+ATTENTION_KINDS = {False: "cross-attention", True: "self-attention over the source part"}
 
 
 def build_figure(found: dict, head=None):
@@ -150,7 +208,7 @@ def build_figure(found: dict, head=None):
         ax.set_xticks(range(len(src)), src, rotation=90, fontsize=8)
         ax.set_yticks(range(len(tgt)), tgt, fontsize=8)
         what = "mean over heads" if head is None else f"head {head}"
-        ax.set_title(f"decoder layer {i + 1}: cross-attention ({what})", fontsize=10)
+        ax.set_title(f"decoder layer {i + 1}: {found['kind']} ({what})", fontsize=10)
         ax.set_xlabel("source token")
         if i == 0:
             ax.set_ylabel("target token")
