@@ -51,3 +51,21 @@ def test_updates_for(budget, flops_per_token, tokens_per_update, updates):
 ])
 def test_budget_options(budget, scheduler, expected):
     assert budget_options(budget, 400, scheduler) == expected
+
+
+def test_the_flop_counter_sees_a_grus_matmuls_on_the_cpu():
+    """RNN rungs are budgeted in FLOPs too: on the CPU a GRU runs as matmuls, which torch's counter
+    counts (forward 2 x 3 gates x (input + hidden) x hidden per step and direction; backward twice that,
+    less the gradient of the zero initial state, which nothing needs)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    steps, batch, n_in, hidden = 7, 3, 16, 24
+    gru = torch.nn.GRU(n_in, hidden, bidirectional=True)
+    x = torch.randn(steps, batch, n_in, requires_grad=True)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        gru(x)[0].sum().backward()
+    forward = 2 * steps * batch * 2 * 3 * (n_in + hidden) * hidden
+    initial_state_grad = 2 * batch * 2 * 3 * hidden * hidden
+    assert counter.get_total_flops() == 3 * forward - initial_state_grad

@@ -40,6 +40,14 @@ def test_a_section_no_stage_of_this_pipeline_reads_is_refused():
     ("medium", "ted2020", "lr_scheduler", "inverse_sqrt"),
     ("medium", "ted2020", "arch", "rnn_hw5"),                    # medium = simple's model
     ("medium", "demo", "arch", "rnn_seq2seq_tiny"),
+    ("simple", "ted-lowres", "arch", "rnn_seq2seq_small"),
+    ("medium", "ted-lowres", "arch", "rnn_seq2seq_small"),      # simple's corpus block reaches its child
+    ("medium", "ted-lowres", "budget_warmup", 0.1),
+    ("medium", "ted-lowres", "warmup_updates", None),             # the budget's share replaces HW5's 4000
+    ("decoder_only", "ted2020", "arch", "decoder_only"),
+    ("decoder_only", "demo", "arch", "decoder_only_tiny"),
+    ("decoder_only", "demo", "decoder_layers", 5),
+    ("decoder_only", "ted-lowres", "lr", 0.003),                  # strong's recipe
     ("strong", "ted2020", "label_smoothing", 0.1),
     ("strong", "ted2020", "clip_norm", 1.0),
     ("strong", "ted2020", "warmup_updates", 4000),
@@ -61,7 +69,7 @@ def test_top_level_settings(rung, corpus, key, expected):
 
 
 def test_every_rung_resolves_for_every_corpus():
-    for rung in ("simple", "medium", "strong", "boss", "postnorm"):
+    for rung in ("simple", "medium", "strong", "boss", "postnorm", "decoder_only"):
         for corpus in ("ted2020", "ted-lowres", "demo", "local"):
             cfg = _load(rung, corpus)
             assert cfg["rung"] == rung and cfg["corpus"] == corpus

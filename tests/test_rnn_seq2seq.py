@@ -165,6 +165,8 @@ HW5 = dict(encoder_embed_dim=256, encoder_hidden_size=512, encoder_layers=1, dec
         ("rnn_hw5", [], HW5),
         ("rnn_seq2seq_tiny", [], dict(encoder_embed_dim=64, encoder_hidden_size=64, decoder_hidden_size=128,
                                       dropout=0.1, share_decoder_input_output_embed=True)),
+        ("rnn_seq2seq_small", [], dict(encoder_embed_dim=128, encoder_hidden_size=192, decoder_embed_dim=128,
+                                       decoder_hidden_size=384, dropout=0.1, rnn_attention="dot")),
         ("rnn_hw5", ["--dropout", "0.1"], {**HW5, "dropout": 0.1}),
         ("rnn_hw5", ["--encoder-hidden-size", "128"], {**HW5, "encoder_hidden_size": 128, "decoder_hidden_size": 256}),
         ("rnn_hw5", ["--encoder-layers", "2"], {**HW5, "encoder_layers": 2, "decoder_layers": 2}),

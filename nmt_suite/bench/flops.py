@@ -69,8 +69,9 @@ def training_setup(train_args: list):
 def flops_per_target_token(task, model, criterion, batches: list) -> float:
     """Matmul FLOPs of forward + backward per target token, counted on *batches* (index lists).
 
-    Attention runs through the math kernel here so that its matmuls are counted too.
-    torch's counter knows matmuls, convolutions and attention, not fused RNN kernels.
+    Attention runs through the math kernel here so that its matmuls are counted too. torch's
+    counter knows matmuls, convolutions and attention; GRUs count as well, because on the CPU,
+    where this runs, they are computed as matmuls (cuDNN's fused RNN kernels would not be).
     """
     dataset = task.dataset("train")
     # collated before counting: under the counter every tensor op of the data path is dispatched
