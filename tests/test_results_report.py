@@ -152,6 +152,7 @@ def _edit(path: Path, change) -> None:
     (lambda d: d["systems"]["far"].update(seeds=[1, 1]), "systems.far.seeds: a seed is listed twice"),
     (lambda d: d["systems"]["far"].update(run="far"), "put {seed} in it"),
     (lambda d: d["systems"]["far"].update(seeds=["one"]), "systems.far.seeds: expected a list of integer"),
+    (lambda d: d["tables"][0].update(against="last"), "tables[0].against: 'last', expected one of first, previous"),
 ])
 def test_bad_study_is_one_line_naming_the_key(toy, change, culprit):
     root, study = toy
@@ -213,3 +214,25 @@ def test_machine_time_counts_copied_work_once(toy):
     loaded = [compare.load_run(runs / name, ("test",)) for name in ("base-s1", "base-copy")]
     # training: fairseq's cumulative time (results.json train_time_s, 60 s in the toy) or the stage's, the larger
     assert report.machine_seconds(loaded) == pytest.approx(100.0 + 10.0 + 4.0)
+
+
+def test_a_chain_table_tests_each_system_against_the_row_above(toy, tmp_path):
+    root, study = toy
+    _edit(study, lambda d: d["tables"][0].update(against="previous"))
+    proc = run_report(study, root / "runs")
+    assert proc.returncode == 0, proc.stderr
+    numbers = json.loads((root / "study.json").read_text(encoding="utf-8"))
+    chain = numbers["tables"][0]
+    assert chain["against"] == "previous"
+    assert [(c["baseline"], c["system"]) for c in chain["comparisons"]] == [("base", "close"), ("close", "far")]
+    out = tmp_path / "compare.json"
+    dirs = {name: ",".join(str(root / "runs" / "toy" / f"{name}-s{seed}") for seed in (1, 2)) for name in SYSTEMS}
+    assert compare.main([dirs["close"], dirs["far"], "--json", str(out)]) == 0
+    expected = json.loads(out.read_text())["test"]["comparisons"][0]
+    assert chain["comparisons"][1]["p_value"] == expected["bleu"]["max_p"]
+    by_name = {entry["rung"]: entry for entry in numbers["rungs"]}
+    assert chain["comparisons"][1]["delta_bleu_mean"] == pytest.approx(
+        by_name["far"]["test_bleu_mean"] - by_name["close"]["test_bleu_mean"])
+    md = (root / "study.md").read_text(encoding="utf-8")
+    assert "Δ BLEU vs the row above" in md and "— baseline" in md  # the second table still has one
+    assert numbers["tables"][1]["against"] == "first"

@@ -20,6 +20,7 @@ The study file (YAML) says which runs exist and how they were made, never what t
       - title: The ladder
         systems: [strong, simple]
         split: test            # optional: the split scored and tested (an extra test set of the runs too)
+        against: first         # optional: first (the default) or previous (each system against the row above)
         text: |                # optional Markdown under the title
           ...
 
@@ -54,7 +55,8 @@ STUDY_KEYS = {"corpus": str, "title": str, "intro": str, "shell": str, "systems"
               "out": str}
 REQUIRED_KEYS = ("corpus", "title", "systems", "tables")
 SYSTEM_KEYS = {"run": str, "seeds": list, "command": str, "about": str}
-TABLE_KEYS = {"title": str, "systems": list, "text": str, "split": str}
+TABLE_KEYS = {"title": str, "systems": list, "text": str, "split": str, "against": str}
+AGAINST = ("first", "previous")  # a table's baseline for each system: its first row, or the row above
 
 
 class ReportError(ValueError):
@@ -106,6 +108,8 @@ def load_study(path: Path) -> dict:
                 raise ReportError(f"{where}.systems: {name!r} is not one of the study's systems")
         if not table["systems"]:
             raise ReportError(f"{where}.systems is empty")
+        if table.get("against", AGAINST[0]) not in AGAINST:
+            raise ReportError(f"{where}.against: {table['against']!r}, expected one of {', '.join(AGAINST)}")
     return study
 
 
@@ -156,18 +160,22 @@ def system_entry(name: str, system: dict, runs: list, missing: list, splits) -> 
 
 
 def table_figures(table: dict, entries: dict, loaded: dict, n: int) -> dict:
-    """One table's comparisons: each system against the first, seed-matched (compare.compare_systems)."""
+    """One table's comparisons, seed-matched (compare.compare_systems): each system against the first,
+    or with ``against: previous`` against the nearest row above it that has runs."""
     present = [name for name in table["systems"] if loaded[name]]
-    out = {"title": table["title"], "baseline": table["systems"][0], "systems": table["systems"],
-           "split": table_split(table),
-           "comparisons": [], "signatures": None, "test": "bs", "n": None}
-    if table["systems"][0] not in present or len(present) < 2:
-        return out
+    against = table.get("against", AGAINST[0])
     split = table_split(table)
-    out["split"] = split
-    report = compare_systems([loaded[name] for name in present], present, split, "bs", n)
-    out.update(signatures=report["signatures"], n=report["n"])
-    for comparison in report["comparisons"]:
+    out = {"title": table["title"], "baseline": table["systems"][0], "against": against,
+           "systems": table["systems"], "split": split,
+           "comparisons": [], "signatures": None, "test": "bs", "n": None}
+    if against == "previous":
+        groups = [pair for pair in zip(present, present[1:])]
+    else:
+        groups = [present] if table["systems"][0] in present and len(present) > 1 else []
+    reports = [compare_systems([loaded[name] for name in group], list(group), split, "bs", n) for group in groups]
+    if reports:
+        out.update(signatures=reports[0]["signatures"], n=reports[0]["n"])
+    for comparison in (c for report in reports for c in report["comparisons"]):
         name, base = comparison["system"], comparison["baseline"]
         pairs = comparison["pairs"]
         out["comparisons"].append({
@@ -282,16 +290,17 @@ def _sci(values) -> str:
 def table_markdown(table: dict, entries: dict, study: dict) -> list:
     comparisons = {c["system"]: c for c in table["comparisons"]}
     split = table["split"]
+    chain = table.get("against") == "previous"
     columns = ["system", "model", "params", "updates", "train FLOPs", "seeds", "valid BLEU",
                f"{split} BLEU mean ± sd", f"{split} BLEU per seed (± 95% CI)", f"{split} chrF mean ± sd",
-               "Δ BLEU", "p (max over seeds)", f"real at p < {ALPHA}?"]
+               "Δ BLEU vs the row above" if chain else "Δ BLEU", "p (max over seeds)", f"real at p < {ALPHA}?"]
     rows = []
     for i, name in enumerate(table["systems"]):
         e = entries[name]
         c = comparisons.get(name)
         label = (e["about"] or name) + (f" (`{name}`)" if e["about"] else "")
         rows.append([
-            label + (" — baseline" if i == 0 else ""), f"`{e['arch']}`" if e["arch"] else "–",
+            label + (" — baseline" if i == 0 and not chain else ""), f"`{e['arch']}`" if e["arch"] else "–",
             "–" if e["params"] is None else f"{e['params'] / 1e6:.2f}M",
             ", ".join(map(str, sorted(set(e["updates"])))) or "–", _sci(e["train_flops"]),
             f"{e['n_seeds']}" + (f" of {e['n_seeds'] + len(e['missing_runs'])}" if e["missing_runs"] else ""),
@@ -327,8 +336,8 @@ def markdown(study: dict, numbers: dict, command: str) -> str:
                   + ", ".join(f"`{p}`" for p in numbers["missing_runs"]) + ".", ""]
     if study.get("shell"):
         lines += ["Settings the commands below use:", "", "```bash", study["shell"].rstrip(), "```", ""]
-    lines += ["How to read the tables: Δ BLEU is the system's mean over its seeds minus the baseline's "
-              "(the first row). p is sacrebleu's paired bootstrap resampling of the two systems' runs with "
+    lines += ["How to read the tables: Δ BLEU is the system's mean over its seeds minus its baseline's "
+              "(the table's first row, or the row above where the column says so). p is sacrebleu's paired bootstrap resampling of the two systems' runs with "
               "the same seed, the largest over those seeds (their count in brackets); per seed, ± is the "
               f"half-width of sacrebleu's 95% bootstrap confidence interval. Rule: {numbers['rule']}; a "
               f"comparison with fewer than {MIN_SEEDS} seed-matched pairs gets no verdict, because a paired "
