@@ -7,6 +7,7 @@ import torch
 from fairseq import options, tasks
 
 from conftest import USER_DIR, cli
+from decoding_checks import assert_reorder_follows_the_beam, decode_steps
 from fairseq_ext.models.decoder_only import prefix_and_source_targets
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
@@ -50,16 +51,6 @@ def test_the_sequence_is_bos_source_separator_with_padding_before_the_separator(
                                        [5, 6, 7, 8, eos]]
 
 
-def decode_step_by_step(model, prev_output_tokens, encoder_out, incremental_state):
-    """What fairseq's SequenceGenerator does: the whole prefix each step, with a cache."""
-    steps = []
-    for t in range(prev_output_tokens.size(1)):
-        logits, _ = model.decoder(prev_output_tokens[:, : t + 1], encoder_out, incremental_state)
-        assert logits.size(1) == 1, "each step returns the newest position only"
-        steps.append(logits[:, 0])
-    return steps
-
-
 @pytest.mark.parametrize("positions", POSITIONS)
 def test_incremental_decoding_equals_full_decoding(toy_bin, positions):
     task, model = build(toy_bin, *POSITIONS[positions])
@@ -68,8 +59,8 @@ def test_incremental_decoding_equals_full_decoding(toy_bin, positions):
         full, _ = model(**net_input)
         assert full.size()[:2] == net_input["prev_output_tokens"].size()
         encoder_out = model.encoder(net_input["src_tokens"], net_input["src_lengths"])
-        steps = decode_step_by_step(model, net_input["prev_output_tokens"], encoder_out, {})
-    for t, logits in enumerate(steps):
+        steps = decode_steps(model, net_input["prev_output_tokens"], encoder_out, {})
+    for t, (logits, _) in enumerate(steps):
         torch.testing.assert_close(logits, full[:, t], atol=1e-4, rtol=1e-4)
 
 
@@ -90,25 +81,10 @@ def test_padding_does_not_change_a_sentences_outputs(toy_bin):
 
 
 def test_reorder_incremental_state_follows_the_beam(toy_bin):
-    """After k cached steps, reorder (with repeats, as beam search does) and take one more step:
-    equal to decoding the reordered batch from scratch, and different without the reorder."""
     task, model = build(toy_bin)
     net_input = valid_batch(task)["net_input"]
-    src, lengths, prev = net_input["src_tokens"], net_input["src_lengths"], net_input["prev_output_tokens"]
-    k = 3
-    new_order = torch.tensor([2, 2, 0, 5, 1, 1])
-    with torch.no_grad():
-        encoder_out = model.encoder(src, lengths)
-        state = {}
-        decode_step_by_step(model, prev[:, :k], encoder_out, state)
-        stale_state = {key: dict(value) for key, value in state.items()}
-        model.decoder.reorder_incremental_state_scripting(state, new_order)
-        reordered_out = model.encoder.reorder_encoder_out(encoder_out, new_order)
-        step, _ = model.decoder(prev[new_order, : k + 1], reordered_out, state)
-        expected, _ = model(src[new_order], lengths[new_order], prev[new_order])
-        stale, _ = model.decoder(prev[new_order, : k + 1], reordered_out, stale_state)
-    torch.testing.assert_close(step[:, 0], expected[:, k], atol=1e-4, rtol=1e-4)
-    assert not torch.allclose(stale[:, 0], expected[:, k], atol=1e-3), "the test must detect a missing reorder"
+    assert_reorder_follows_the_beam(model, net_input["src_tokens"], net_input["src_lengths"],
+                                    net_input["prev_output_tokens"], tolerance=1e-4)
 
 
 def test_source_loss_adds_the_source_positions_and_their_targets(toy_bin):
